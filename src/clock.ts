@@ -1,0 +1,78 @@
+/**
+ * All time in the core flows through a `Clock`, so tests can drive failover,
+ * timeouts and races with a virtual clock instead of sleeping.
+ */
+export interface Clock {
+  /** Milliseconds since an arbitrary origin; monotonic for a given clock. */
+  now(): number
+  /** Calls `fn` once after `ms` milliseconds; returns a handle for {@link Clock.clearTimeout}. */
+  setTimeout(fn: () => void, ms: number): unknown
+  /** Cancels a pending {@link Clock.setTimeout}. Unknown handles are ignored. */
+  clearTimeout(handle: unknown): void
+}
+
+/** The real clock: `performance.now()` where available, else `Date.now()`. */
+export const realClock: Clock = {
+  now: typeof performance !== 'undefined' ? () => performance.now() : () => Date.now(),
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof globalThis.setTimeout>),
+}
+
+interface Timer {
+  at: number
+  order: number
+  fn: () => void
+}
+
+/**
+ * A deterministic clock for tests and simulations: time moves only when
+ * {@link VirtualClock.advance} is called, and timers fire in (time, creation) order.
+ */
+export class VirtualClock implements Clock {
+  private time: number
+  private order = 0
+  private timers = new Map<number, Timer>()
+
+  constructor(start = 0) {
+    this.time = start
+  }
+
+  now(): number {
+    return this.time
+  }
+
+  setTimeout(fn: () => void, ms: number): number {
+    const id = ++this.order
+    this.timers.set(id, { at: this.time + Math.max(0, ms), order: id, fn })
+    return id
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number)
+  }
+
+  /** Number of timers not yet fired. */
+  get pending(): number {
+    return this.timers.size
+  }
+
+  /**
+   * Moves time forward by `ms`, firing every timer due on the way (including
+   * timers those timers schedule), each with `now()` equal to its due time.
+   */
+  advance(ms: number): void {
+    const end = this.time + ms
+    for (;;) {
+      let next: [number, Timer] | undefined
+      for (const entry of this.timers) {
+        const t = entry[1]
+        if (t.at <= end && (!next || t.at < next[1].at || (t.at === next[1].at && t.order < next[1].order))) next = entry
+      }
+      if (!next) break
+      this.timers.delete(next[0])
+      this.time = next[1].at
+      next[1].fn()
+    }
+    this.time = end
+  }
+}

@@ -1,0 +1,149 @@
+import { Decoder, Encoder } from 'cbor-x'
+import { ProtocolError } from '../errors.js'
+import type { DeltaBody, SnapshotBody } from '../graph/wire.js'
+
+/** Bumped on any incompatible change to the frame layout. */
+export const PROTOCOL_VERSION = 1
+
+/** Frame type numbers (part of the protocol). 6–15 are reserved for heartbeat and control frames. */
+export const FrameType = { Hello: 1, Snapshot: 2, Delta: 3, Ack: 4, Resync: 5 } as const
+
+/** Role codes carried by HELLO frames. */
+export const RoleCode = { standby: 0, active: 1, quiescing: 2, stopped: 3 } as const
+export type RoleName = keyof typeof RoleCode
+const ROLE_NAMES = Object.keys(RoleCode) as RoleName[]
+
+/** Introduces a node to its peers: which group, who, in what role, and how far it got. */
+export interface HelloFrame {
+  type: 'hello'
+  group: string
+  node: string
+  role: RoleName
+  epoch: number
+  seq: number
+}
+/** The whole graph at (epoch, seq). */
+export interface SnapshotFrame {
+  type: 'snapshot'
+  epoch: number
+  seq: number
+  body: SnapshotBody
+}
+/** One batch: applies on top of (epoch, seq − 1). */
+export interface DeltaFrame {
+  type: 'delta'
+  epoch: number
+  seq: number
+  body: DeltaBody
+}
+/** "I have applied everything up to (epoch, seq)." */
+export interface AckFrame {
+  type: 'ack'
+  epoch: number
+  seq: number
+}
+/** "I am at (epoch, seq) and need what follows (or a snapshot)." */
+export interface ResyncFrame {
+  type: 'resync'
+  epoch: number
+  seq: number
+}
+export type Frame = HelloFrame | SnapshotFrame | DeltaFrame | AckFrame | ResyncFrame
+
+/** Limits applied to untrusted bytes before and while decoding. */
+export interface CodecLimits {
+  /** Largest frame accepted, in bytes (default 256 MiB). */
+  maxFrameBytes: number
+}
+export const DEFAULT_LIMITS: CodecLimits = { maxFrameBytes: 256 * 1024 * 1024 }
+
+const encoder = new Encoder({ useRecords: false, tagUint8Array: false, largeBigIntToFloat: false, pack: false })
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: false })
+
+function write(parts: unknown[]): Uint8Array {
+  return encoder.encode(parts)
+}
+
+export function writeHello(f: Omit<HelloFrame, 'type'>): Uint8Array {
+  return write([PROTOCOL_VERSION, FrameType.Hello, f.group, f.node, RoleCode[f.role], f.epoch, f.seq])
+}
+export function writeSnapshot(epoch: number, seq: number, body: SnapshotBody): Uint8Array {
+  return write([PROTOCOL_VERSION, FrameType.Snapshot, epoch, seq, body])
+}
+export function writeDelta(epoch: number, seq: number, body: DeltaBody): Uint8Array {
+  return write([PROTOCOL_VERSION, FrameType.Delta, epoch, seq, body])
+}
+export function writeAck(epoch: number, seq: number): Uint8Array {
+  return write([PROTOCOL_VERSION, FrameType.Ack, epoch, seq])
+}
+export function writeResync(epoch: number, seq: number): Uint8Array {
+  return write([PROTOCOL_VERSION, FrameType.Resync, epoch, seq])
+}
+
+function counter(v: unknown, where: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+    throw new ProtocolError('TYPE', where, `expected an integer ≥ ${min}, got ${typeof v === 'number' ? v : typeof v}`)
+  return v
+}
+
+function list(v: unknown, where: string): unknown[] {
+  if (!Array.isArray(v)) throw new ProtocolError('TYPE', where, 'expected an array')
+  return v
+}
+
+/**
+ * Decodes and structurally validates a frame from untrusted bytes. Anything
+ * that is not a well-formed frame of a known type — truncated, oversized,
+ * garbage, wrong types, another protocol version — throws {@link ProtocolError};
+ * it never throws anything else. The graph validates references and payloads
+ * again when it applies the frame.
+ */
+export function readFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMITS): Frame {
+  if (!(bytes instanceof Uint8Array)) throw new ProtocolError('TYPE', 'frame', 'a frame is a Uint8Array')
+  if (bytes.length > limits.maxFrameBytes)
+    throw new ProtocolError('OVERSIZED', 'frame', `${bytes.length} bytes exceeds maxFrameBytes ${limits.maxFrameBytes}`)
+  if (bytes.length === 0) throw new ProtocolError('TRUNCATED', 'frame', 'empty frame')
+  let raw: unknown
+  try {
+    raw = decoder.decode(bytes)
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err)
+    const truncated = /end of|unexpected end|Data read, but end|out of range|outside the bounds/i.test(msg)
+    throw new ProtocolError(truncated ? 'TRUNCATED' : 'MALFORMED', 'frame', `undecodable CBOR (${msg.slice(0, 120)})`)
+  }
+  const f = list(raw, 'frame')
+  if (f[0] !== PROTOCOL_VERSION)
+    throw new ProtocolError('VERSION', 'frame[0]', `protocol version ${String(f[0])} is not supported (this build speaks ${PROTOCOL_VERSION})`)
+  switch (f[1]) {
+    case FrameType.Hello: {
+      if (f.length !== 7) throw new ProtocolError('MALFORMED', 'hello', 'a hello has 7 fields')
+      if (typeof f[2] !== 'string' || typeof f[3] !== 'string') throw new ProtocolError('TYPE', 'hello', 'group and node are strings')
+      const role = ROLE_NAMES[f[4] as number]
+      if (role === undefined) throw new ProtocolError('TYPE', 'hello[4]', `unknown role ${String(f[4])}`)
+      return { type: 'hello', group: f[2], node: f[3], role, epoch: counter(f[5], 'hello.epoch', 0), seq: counter(f[6], 'hello.seq', -1) }
+    }
+    case FrameType.Snapshot: {
+      if (f.length !== 5) throw new ProtocolError('MALFORMED', 'snapshot', 'a snapshot has 5 fields')
+      const body = list(f[4], 'snapshot.body')
+      if (body.length !== 2) throw new ProtocolError('MALFORMED', 'snapshot.body', 'a snapshot body is [roots, nodes]')
+      list(body[0], 'snapshot.roots')
+      list(body[1], 'snapshot.nodes')
+      return { type: 'snapshot', epoch: counter(f[2], 'snapshot.epoch', 0), seq: counter(f[3], 'snapshot.seq', 0), body: body as SnapshotBody }
+    }
+    case FrameType.Delta: {
+      if (f.length !== 5) throw new ProtocolError('MALFORMED', 'delta', 'a delta has 5 fields')
+      const body = list(f[4], 'delta.body')
+      if (body.length !== 4) throw new ProtocolError('MALFORMED', 'delta.body', 'a delta body is [roots, nodes, changes, freed]')
+      body.forEach((part, i) => list(part, `delta.body[${i}]`))
+      return { type: 'delta', epoch: counter(f[2], 'delta.epoch', 0), seq: counter(f[3], 'delta.seq', 1), body: body as DeltaBody }
+    }
+    case FrameType.Ack:
+    case FrameType.Resync: {
+      const type = f[1] === FrameType.Ack ? 'ack' : 'resync'
+      if (f.length !== 4) throw new ProtocolError('MALFORMED', type, `an ${type} has 4 fields`)
+      return { type, epoch: counter(f[2], `${type}.epoch`, 0), seq: counter(f[3], `${type}.seq`, -1) }
+    }
+    default:
+      throw new ProtocolError('TYPE', 'frame[1]', `unknown frame type ${String(f[1])}`)
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Understudy — transparent high availability for web and Node applications.
+ *
+ * Register object graphs once; every change the ACTIVE makes is replicated as
+ * a delta to its STANDBYs. This entry point is the runtime-agnostic core:
+ * runtime bindings live under `understudy-ha/adapters/*`.
+ */
+export { Understudy } from './understudy.js'
+export type { CommitMode, CommitResult, Role, Stats, UnderstudyEvents, UnderstudyOptions } from './understudy.js'
+export type { Transport, TransportHandler, PeerId } from './transport.js'
+export { realClock, VirtualClock, type Clock } from './clock.js'
+export { seededRandom, randomId, defaultRandom, type Random } from './random.js'
+export { Emitter } from './events.js'
+export {
+  UnderstudyError,
+  NotActiveError,
+  UnsupportedValueError,
+  ProtocolError,
+  StaleEpochError,
+  CommitTimeoutError,
+  ConfigError,
+  ClosedError,
+  type ProtocolErrorCode,
+} from './errors.js'
+export type { ClassLike, ClassList } from './graph/kinds.js'
+export { PROTOCOL_VERSION, readFrame, type Frame } from './codec/frames.js'

@@ -1,0 +1,153 @@
+import type { Clock } from '../clock.js'
+import { CommitTimeoutError, NotActiveError } from '../errors.js'
+import type { PeerId } from '../transport.js'
+
+/** A standby as the active sees it. */
+interface Replica {
+  /** Highest seq it acknowledged in the current epoch; -1 before its first ack. */
+  acked: number
+}
+
+interface Waiter {
+  seq: number
+  resolve: () => void
+  reject: (err: Error) => void
+  timer: unknown
+}
+
+/** How much history the active keeps to catch a standby up without a snapshot. */
+export interface LogLimits {
+  maxFrames: number
+  maxBytes: number
+}
+export const DEFAULT_LOG: LogLimits = { maxFrames: 1024, maxBytes: 32 * 1024 * 1024 }
+
+/**
+ * The active's side of replication: numbers batches, keeps a bounded log of
+ * recent delta frames for catch-up, tracks each standby's acknowledgement and
+ * resolves sync commits once every connected standby has applied them.
+ */
+export class Primary {
+  seq: number
+  private readonly replicas = new Map<PeerId, Replica>()
+  private readonly log: { seq: number; frame: Uint8Array }[] = []
+  private logHead = 0
+  private logBytes = 0
+  private waiters: Waiter[] = []
+
+  constructor(
+    readonly epoch: number,
+    startSeq: number,
+    private readonly clock: Clock,
+    private readonly limits: LogLimits = DEFAULT_LOG,
+  ) {
+    this.seq = startSeq
+  }
+
+  /** Number of standbys currently replicating from this active. */
+  get standbys(): number {
+    return this.replicas.size
+  }
+
+  /** The lowest seq every standby has acknowledged (-1 when there is none or one has not acked yet). */
+  get ackedByAll(): number {
+    if (!this.replicas.size) return -1
+    let min = Infinity
+    for (const r of this.replicas.values()) if (r.acked < min) min = r.acked
+    return min
+  }
+
+  /** Takes the next seq for a delta frame and remembers the frame for catch-up. */
+  record(frameFor: (seq: number) => Uint8Array): { seq: number; frame: Uint8Array } {
+    const seq = ++this.seq
+    const frame = frameFor(seq)
+    this.log.push({ seq, frame })
+    this.logBytes += frame.length
+    while (this.log.length - this.logHead > this.limits.maxFrames || (this.logBytes > this.limits.maxBytes && this.log.length - this.logHead > 1)) {
+      this.logBytes -= (this.log[this.logHead] as { frame: Uint8Array }).frame.length
+      this.log[this.logHead++] = undefined as never
+    }
+    if (this.logHead > 1024 && this.logHead * 2 > this.log.length) {
+      this.log.splice(0, this.logHead)
+      this.logHead = 0
+    }
+    return { seq, frame }
+  }
+
+  /**
+   * The frames a standby at (epoch, seq) needs, or undefined when it needs a
+   * snapshot (another epoch, or older than the log).
+   */
+  catchUp(epoch: number, seq: number): Uint8Array[] | undefined {
+    if (epoch !== this.epoch || seq > this.seq || seq < 0) return undefined
+    if (seq === this.seq) return []
+    const first = this.log[this.logHead]
+    if (!first || first.seq > seq + 1) return undefined
+    const out: Uint8Array[] = []
+    for (let i = this.logHead + (seq + 1 - first.seq); i < this.log.length; i++) out.push((this.log[i] as { frame: Uint8Array }).frame)
+    return out
+  }
+
+  /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
+  addReplica(peer: PeerId): void {
+    this.replicas.set(peer, { acked: -1 })
+  }
+
+  hasReplica(peer: PeerId): boolean {
+    return this.replicas.has(peer)
+  }
+
+  removeReplica(peer: PeerId): void {
+    if (this.replicas.delete(peer)) this.settle()
+  }
+
+  /** Records an acknowledgement; acks of another epoch are ignored. */
+  ack(peer: PeerId, epoch: number, seq: number): void {
+    const r = this.replicas.get(peer)
+    if (!r || epoch !== this.epoch || seq <= r.acked) return
+    r.acked = Math.min(seq, this.seq)
+    this.settle()
+  }
+
+  /**
+   * Resolves once every connected standby (at least one) has applied `seq`.
+   * With no standby connected it waits for one to join and catch up. Rejects
+   * with {@link CommitTimeoutError} after `timeoutMs`, if given.
+   */
+  waitFor(seq: number, timeoutMs: number | undefined): Promise<void> {
+    if (seq <= 0 || this.ackedByAll >= seq) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { seq, resolve, reject, timer: undefined }
+      if (timeoutMs !== undefined)
+        w.timer = this.clock.setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w)
+          reject(new CommitTimeoutError(seq, timeoutMs, this.replicas.size))
+        }, timeoutMs)
+      this.waiters.push(w)
+    })
+  }
+
+  /** Rejects every pending commit (this node stopped being the active). */
+  abandon(reason: string): void {
+    const ws = this.waiters
+    this.waiters = []
+    for (const w of ws) {
+      this.clock.clearTimeout(w.timer)
+      w.reject(new NotActiveError(`commit #${w.seq} was not acknowledged before ${reason}`))
+    }
+  }
+
+  private settle(): void {
+    if (!this.waiters.length) return
+    const acked = this.ackedByAll
+    if (acked < 0) return
+    const keep: Waiter[] = []
+    for (const w of this.waiters) {
+      if (w.seq <= acked) {
+        this.clock.clearTimeout(w.timer)
+        w.resolve()
+      } else keep.push(w)
+    }
+    this.waiters = keep
+  }
+}

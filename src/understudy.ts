@@ -1,0 +1,498 @@
+import { realClock, type Clock } from './clock.js'
+import { readFrame, writeAck, writeDelta, writeHello, writeResync, writeSnapshot, DEFAULT_LIMITS, type CodecLimits, type Frame, type RoleName } from './codec/frames.js'
+import { ClosedError, ConfigError, NotActiveError, ProtocolError, StaleEpochError, UnderstudyError } from './errors.js'
+import { Emitter } from './events.js'
+import { Graph } from './graph/graph.js'
+import type { ClassList } from './graph/kinds.js'
+import type { DeltaBody, SnapshotBody } from './graph/wire.js'
+import { Mirror } from './replication/mirror.js'
+import { DEFAULT_LOG, Primary, type LogLimits } from './replication/primary.js'
+import type { PeerId, Transport, TransportHandler } from './transport.js'
+
+/** A node's role. Only the `active` accepts writes. */
+export type Role = RoleName
+
+/**
+ * When `commit()` resolves:
+ * - `'sync'` (default): once every connected standby has applied the batch
+ *   (with none connected, it waits for one to join and catch up);
+ * - `'async'`: once the batch is handed to the transport.
+ */
+export type CommitMode = 'sync' | 'async'
+
+export interface UnderstudyOptions {
+  /** Name of the replication group; nodes of other groups on the same transport are ignored. */
+  group: string
+  /** How frames reach the other nodes (see `understudy-ha/adapters/*`). */
+  transport: Transport
+  /**
+   * The role to start in. Default `'standby'`. (Election by heartbeat and lease
+   * builds on this; until then one node is started as `'active'` explicitly.)
+   */
+  role?: 'active' | 'standby'
+  /** Epoch of an explicitly started active (default 1). */
+  epoch?: number
+  /** Default commit mode (default `'sync'`). */
+  commitMode?: CommitMode
+  /** Rejects a sync commit with `CommitTimeoutError` after this many ms. Default: wait indefinitely. */
+  commitTimeoutMs?: number
+  /** Classes whose instances replicate with their prototype (same names on every node). */
+  classes?: ClassList
+  /** Time source (default: the real clock). Tests pass a `VirtualClock`. */
+  clock?: Clock
+  /** This node's id in HELLO frames (default: the transport's peer id). */
+  nodeId?: string
+  /** Largest frame accepted from a peer (default 256 MiB). */
+  maxFrameBytes?: number
+  /** How often an unanswered resync request is repeated, in ms (default 1000). */
+  resyncRetryMs?: number
+  /** History the active keeps for catching standbys up without a snapshot. */
+  log?: Partial<LogLimits>
+}
+
+export interface UnderstudyEvents {
+  /** The role or epoch changed. */
+  role: { role: Role; epoch: number }
+  /** A root arrived from the active (standby). */
+  root: { name: string }
+  /** A frame from the active was applied (standby); `snapshot` is true for a full resync. */
+  change: { epoch: number; seq: number; snapshot: boolean }
+  /** A peer of this group appeared or went away. */
+  peer: { peer: PeerId; up: boolean; role?: Role }
+  /** A problem that did not stop the node: a bad frame, a stale epoch, an unsupported value smuggled past a proxy… */
+  error: { error: Error; from?: PeerId }
+}
+
+/** Where a commit landed. */
+export interface CommitResult {
+  epoch: number
+  seq: number
+}
+
+/** Figures for dashboards and tests. */
+export interface Stats {
+  role: Role
+  epoch: number
+  /** Last seq produced (active) or applied (standby). */
+  seq: number
+  /** Objects in the replication table. */
+  objects: number
+  roots: string[]
+  /** Standbys replicating from this node (active). */
+  standbys: number
+  /** Lowest seq every standby acknowledged (active; -1 when none). */
+  acked: number
+}
+
+interface Member {
+  role: Role
+  epoch: number
+}
+
+/**
+ * One node of a replication group. Start it, register object graphs, mutate
+ * them on the active; every change is replicated as a delta to the standbys.
+ *
+ * @example
+ * const ha = await Understudy.start({ group: 'app', transport, role: 'active' })
+ * const state = ha.register('app', { todos: [] as string[] })
+ * state.todos.push('write tests')
+ * await ha.commit()
+ */
+export class Understudy extends Emitter<UnderstudyEvents> {
+  private readonly graph: Graph
+  private readonly transport: Transport
+  private readonly clock: Clock
+  private readonly limits: CodecLimits
+  private readonly logLimits: LogLimits
+  private readonly members = new Map<PeerId, Member>()
+  private primary: Primary | undefined
+  private mirror: Mirror | undefined
+  private activePeer: PeerId | undefined
+  private currentRole: Role = 'standby'
+  private highestEpoch = 0
+  private flushScheduled = false
+  private lastSend: void | Promise<void> = undefined
+  private closed = false
+
+  /** This node's id, as its peers see it. */
+  readonly nodeId: string
+  readonly group: string
+  private readonly commitMode: CommitMode
+  private readonly commitTimeoutMs: number | undefined
+  private readonly resyncRetryMs: number
+
+  private constructor(o: UnderstudyOptions) {
+    super()
+    this.group = o.group
+    this.transport = o.transport
+    this.clock = o.clock ?? realClock
+    this.nodeId = o.nodeId ?? o.transport.id
+    this.commitMode = o.commitMode ?? 'sync'
+    this.commitTimeoutMs = o.commitTimeoutMs
+    this.resyncRetryMs = o.resyncRetryMs ?? 1000
+    this.limits = { ...DEFAULT_LIMITS, ...(o.maxFrameBytes ? { maxFrameBytes: o.maxFrameBytes } : {}) }
+    this.logLimits = { ...DEFAULT_LOG, ...o.log }
+    this.graph = new Graph(() => this.scheduleFlush())
+    this.graph.addClasses(o.classes)
+    if (o.role === 'active') this.becomeActive(o.epoch ?? 1, 0, false)
+    else this.becomeStandby('this node is a standby', false)
+  }
+
+  /**
+   * Creates a node and opens its transport.
+   * @throws {ConfigError} on invalid options.
+   */
+  static async start(options: UnderstudyOptions): Promise<Understudy> {
+    validate(options)
+    const ha = new Understudy(options)
+    await options.transport.open(ha.handler)
+    ha.broadcastHello()
+    return ha
+  }
+
+  /** The current role. */
+  get role(): Role {
+    return this.currentRole
+  }
+
+  /** The current epoch: the active's fencing token. */
+  get epoch(): number {
+    return this.primary?.epoch ?? this.mirror?.epoch ?? this.highestEpoch
+  }
+
+  /**
+   * Registers an object graph under `name` and returns its tracked proxy.
+   *
+   * `initial` is used only when no peer already holds this root: on the
+   * active it becomes the root (and is sent to the standbys); on a standby it
+   * is a placeholder that the active's copy replaces, in place, when it
+   * arrives. Keep using the returned proxy: writes to `initial` itself are not seen.
+   *
+   * @throws {UnsupportedValueError} when `initial` holds a value that cannot replicate.
+   * @throws {ConfigError} when `initial` is not an object, or a class name is bound twice.
+   */
+  register<T extends object>(name: string, initial: T, options: { classes?: ClassList } = {}): T {
+    if (this.closed) throw new ClosedError(`register("${name}")`)
+    if (typeof name !== 'string' || !name) throw new ConfigError('register: a root needs a non-empty string name')
+    this.graph.addClasses(options.classes)
+    return this.graph.registerRoot(name, initial) as T
+  }
+
+  /** The proxy of root `name`, if this node has it (registered here or received from the active). */
+  root<T extends object = Record<string, unknown>>(name: string): T | undefined {
+    return (this.graph.roots.get(name) ?? this.graph.pending.get(name))?.getProxy() as T | undefined
+  }
+
+  /** Names of the roots this node holds. */
+  get roots(): string[] {
+    return [...this.graph.roots.keys()]
+  }
+
+  /**
+   * Closes the current batch now and resolves when it is safe per the commit
+   * mode (see {@link CommitMode}).
+   * @throws {NotActiveError} on a standby, or when this node is deposed before the standbys acknowledge.
+   * @throws {CommitTimeoutError} when `commitTimeoutMs` passes first (the change is kept).
+   */
+  async commit(options: { mode?: CommitMode; timeoutMs?: number } = {}): Promise<CommitResult> {
+    if (this.closed) throw new ClosedError('commit')
+    const primary = this.primary
+    if (!primary) throw new NotActiveError(`commit: ${this.graph.readOnlyReason}. Only the active commits.`)
+    this.flush()
+    const seq = primary.seq
+    if ((options.mode ?? this.commitMode) === 'async') await this.lastSend
+    else await primary.waitFor(seq, options.timeoutMs ?? this.commitTimeoutMs)
+    return { epoch: primary.epoch, seq }
+  }
+
+  /**
+   * Sweeps the replication table now: objects no longer reachable from any
+   * root are dropped here and on the standbys. (This also happens by itself,
+   * amortised, as references are dropped.) Resolves like {@link Understudy.commit}.
+   */
+  collect(): Promise<CommitResult> {
+    this.graph.requestSweep()
+    return this.commit()
+  }
+
+  /**
+   * Makes this standby the active, with a higher epoch. The objects it holds
+   * become writable in place: application references stay valid.
+   */
+  promote(): void {
+    if (this.closed) throw new ClosedError('promote')
+    if (this.primary) return
+    const m = this.mirror as Mirror
+    const epoch = Math.max(this.highestEpoch, m.epoch) + 1
+    this.becomeActive(epoch, m.synced ? m.seq : 0, true)
+  }
+
+  /** Figures about this node. */
+  stats(): Stats {
+    return {
+      role: this.currentRole,
+      epoch: this.epoch,
+      seq: this.primary?.seq ?? this.mirror?.seq ?? -1,
+      objects: this.graph.byId.size,
+      roots: this.roots,
+      standbys: this.primary?.standbys ?? 0,
+      acked: this.primary?.ackedByAll ?? -1,
+    }
+  }
+
+  /** Sends what is pending, stops the node and closes its transport. Pending sync commits reject. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    if (this.primary) this.flush()
+    this.closed = true
+    this.primary?.abandon('the node closed')
+    this.mirror?.dispose()
+    this.primary = undefined
+    this.mirror = undefined
+    this.graph.demote('this node is closed')
+    this.currentRole = 'stopped'
+    this.emit('role', { role: 'stopped', epoch: this.highestEpoch })
+    await this.transport.close()
+  }
+
+  // ---- roles --------------------------------------------------------------
+
+  private becomeActive(epoch: number, seq: number, announce: boolean): void {
+    this.mirror?.dispose()
+    this.mirror = undefined
+    this.highestEpoch = Math.max(this.highestEpoch, epoch)
+    this.primary = new Primary(epoch, seq, this.clock, this.logLimits)
+    for (const [peer, m] of this.members) if (m.role === 'standby') this.primary.addReplica(peer)
+    this.graph.promote()
+    this.setRole('active', announce)
+  }
+
+  private becomeStandby(reason: string, announce: boolean): void {
+    if (this.primary) {
+      this.primary.abandon(reason)
+      this.primary = undefined
+      this.graph.discardBatch()
+    }
+    this.graph.demote(reason)
+    this.mirror = new Mirror(this.clock, () => this.sendResync(), this.resyncRetryMs)
+    this.setRole('standby', announce)
+  }
+
+  private setRole(role: Role, announce: boolean): void {
+    this.currentRole = role
+    if (!announce) return
+    this.broadcastHello()
+    this.emit('role', { role, epoch: this.epoch })
+  }
+
+  // ---- transport events ---------------------------------------------------
+
+  private readonly handler: TransportHandler = {
+    message: (from, data) => this.onMessage(from, data),
+    peerUp: (peer) => {
+      if (!this.closed) this.send(this.hello(), peer)
+    },
+    peerDown: (peer) => {
+      const m = this.members.get(peer)
+      if (!m) return
+      this.members.delete(peer)
+      this.primary?.removeReplica(peer)
+      if (this.activePeer === peer) this.activePeer = undefined
+      this.emit('peer', { peer, up: false, role: m.role })
+    },
+    error: (error) => this.emit('error', { error }),
+  }
+
+  private onMessage(from: PeerId, data: Uint8Array): void {
+    if (this.closed) return
+    let f: Frame
+    try {
+      f = readFrame(data, this.limits)
+    } catch (error) {
+      this.emit('error', { error: error as Error, from })
+      return
+    }
+    if (f.type === 'hello') return this.onHello(from, f.group, f.role, f.epoch, f.seq)
+    if (!this.members.has(from)) return
+    switch (f.type) {
+      case 'delta':
+        return this.onDelta(from, f.epoch, f.seq, f.body)
+      case 'snapshot':
+        return this.onSnapshot(from, f.epoch, f.seq, f.body)
+      case 'ack':
+        return this.primary?.ack(from, f.epoch, f.seq)
+      case 'resync':
+        return this.serve(from, f.epoch, f.seq)
+    }
+  }
+
+  private onHello(from: PeerId, group: string, role: Role, epoch: number, seq: number): void {
+    if (group !== this.group) return
+    const known = this.members.get(from)
+    this.members.set(from, { role, epoch })
+    if (!known) {
+      this.send(this.hello(), from)
+      this.emit('peer', { peer: from, up: true, role })
+    }
+    if (role === 'stopped') return this.handler.peerDown(from, 'closed')
+    if (role === 'active') this.highestEpoch = Math.max(this.highestEpoch, epoch)
+    if (this.primary) {
+      if (role === 'standby') {
+        if (!this.primary.hasReplica(from)) this.primary.addReplica(from)
+      } else if (role === 'active' && epoch > this.primary.epoch) {
+        this.becomeStandby(`this node was deposed by an active of epoch ${epoch}`, true)
+        this.activePeer = from
+        ;(this.mirror as Mirror).requestResync()
+      } else if (role === 'active') this.send(this.hello(), from)
+      return
+    }
+    if (this.mirror && role === 'active') {
+      if (epoch < this.mirror.epoch) return
+      this.activePeer = from
+      if (this.mirror.synced && epoch === this.mirror.epoch && seq <= this.mirror.seq) this.mirror.advance(epoch, this.mirror.seq)
+      else this.mirror.requestResync()
+    }
+  }
+
+  /** Active: answers a standby at (epoch, seq) with the frames it lacks, or a snapshot. */
+  private serve(peer: PeerId, epoch: number, seq: number): void {
+    const primary = this.primary
+    if (!primary) return
+    if (!primary.hasReplica(peer)) primary.addReplica(peer)
+    this.flush()
+    const frames = primary.catchUp(epoch, seq)
+    if (!frames) this.send(writeSnapshot(primary.epoch, primary.seq, this.graph.snapshot()), peer)
+    else if (frames.length) for (const f of frames) this.send(f, peer)
+    else this.send(this.hello(), peer)
+  }
+
+  private onDelta(from: PeerId, epoch: number, seq: number, body: DeltaBody): void {
+    const m = this.mirror
+    if (!m) return
+    switch (m.judge(epoch, seq, body)) {
+      case 'stale':
+        return this.emit('error', { error: new StaleEpochError(epoch, m.epoch, from), from })
+      case 'duplicate':
+        return this.ack(from)
+      case 'wait':
+        return
+      case 'apply':
+        this.activePeer = from
+        if (this.applyFrame(from, epoch, seq, body, false)) this.drain(from)
+    }
+  }
+
+  private onSnapshot(from: PeerId, epoch: number, seq: number, body: SnapshotBody): void {
+    const m = this.mirror
+    if (!m) return
+    if (epoch < m.epoch) return this.emit('error', { error: new StaleEpochError(epoch, m.epoch, from), from })
+    if (epoch === m.epoch && seq < m.seq) return this.ack(from)
+    this.activePeer = from
+    if (this.applyFrame(from, epoch, seq, body, true)) this.drain(from)
+  }
+
+  private applyFrame(from: PeerId, epoch: number, seq: number, body: DeltaBody | SnapshotBody, snapshot: boolean): boolean {
+    const m = this.mirror as Mirror
+    let roots: string[]
+    try {
+      roots = snapshot ? this.graph.applySnapshot(body as SnapshotBody).roots : this.graph.applyDelta(body as DeltaBody).roots
+    } catch (error) {
+      if (!(error instanceof UnderstudyError)) throw error
+      this.emit('error', { error, from })
+      if (error instanceof ProtocolError) {
+        m.needFull = true
+        m.requestResync()
+      }
+      return false
+    }
+    m.advance(epoch, seq)
+    m.needFull = false
+    this.highestEpoch = Math.max(this.highestEpoch, epoch)
+    for (const name of roots) this.emit('root', { name })
+    this.emit('change', { epoch, seq, snapshot })
+    return true
+  }
+
+  private drain(from: PeerId): void {
+    const m = this.mirror as Mirror
+    for (let body = m.nextEarly(); body; body = m.nextEarly()) if (!this.applyFrame(from, m.epoch, m.seq + 1, body, false)) return
+    this.ack(from)
+    if (m.waiting) m.requestResync()
+  }
+
+  private ack(to: PeerId): void {
+    const m = this.mirror as Mirror
+    if (m.synced) this.send(writeAck(m.epoch, m.seq), to)
+  }
+
+  private sendResync(): void {
+    const m = this.mirror
+    if (!m || !this.activePeer) return
+    this.send(writeResync(m.epoch, m.needFull ? -1 : m.seq), this.activePeer)
+  }
+
+  // ---- batches ------------------------------------------------------------
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => this.flush())
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    const primary = this.primary
+    if (!primary) return
+    const body = this.graph.takeDelta()
+    if (this.graph.errors.length) {
+      const errors = this.graph.errors
+      this.graph.errors = []
+      for (const error of errors) this.emit('error', { error })
+    }
+    if (!body) return
+    const { frame } = primary.record((seq) => writeDelta(primary.epoch, seq, body))
+    this.lastSend = this.send(frame)
+  }
+
+  private hello(): Uint8Array {
+    return writeHello({
+      group: this.group,
+      node: this.nodeId,
+      role: this.currentRole,
+      epoch: this.epoch,
+      seq: this.primary?.seq ?? this.mirror?.seq ?? -1,
+    })
+  }
+
+  private broadcastHello(): void {
+    this.send(this.hello())
+  }
+
+  private send(frame: Uint8Array, to?: PeerId): void | Promise<void> {
+    if (this.closed) return
+    try {
+      const r = this.transport.send(frame, to)
+      if (r) return r.catch((error: Error) => this.emit('error', { error }))
+    } catch (error) {
+      this.emit('error', { error: error as Error })
+    }
+  }
+}
+
+function validate(o: UnderstudyOptions): void {
+  if (!o || typeof o !== 'object') throw new ConfigError('Understudy.start: options are required')
+  if (typeof o.group !== 'string' || !o.group) throw new ConfigError('Understudy.start: "group" must be a non-empty string')
+  const t = o.transport as Partial<Transport> | undefined
+  if (!t || typeof t.open !== 'function' || typeof t.send !== 'function' || typeof t.close !== 'function')
+    throw new ConfigError('Understudy.start: "transport" must be a Transport (open, send, close); see understudy-ha/adapters/*')
+  if (o.role !== undefined && o.role !== 'active' && o.role !== 'standby')
+    throw new ConfigError(`Understudy.start: "role" must be "active" or "standby", not ${JSON.stringify(o.role)}`)
+  if (o.commitMode !== undefined && o.commitMode !== 'sync' && o.commitMode !== 'async')
+    throw new ConfigError(`Understudy.start: "commitMode" must be "sync" or "async", not ${JSON.stringify(o.commitMode)}`)
+  for (const k of ['commitTimeoutMs', 'resyncRetryMs', 'maxFrameBytes'] as const) {
+    const v = o[k]
+    if (v !== undefined && (typeof v !== 'number' || !(v > 0))) throw new ConfigError(`Understudy.start: "${k}" must be a positive number`)
+  }
+  if (o.epoch !== undefined && (!Number.isSafeInteger(o.epoch) || o.epoch < 1)) throw new ConfigError('Understudy.start: "epoch" must be a positive integer')
+}
