@@ -82,6 +82,8 @@ export interface Stats {
   standbys: number
   /** Lowest seq every standby acknowledged (active; -1 when none). */
   acked: number
+  /** Full snapshots this node has applied (standby): the first sync plus every resync. */
+  snapshots: number
 }
 
 interface Member {
@@ -111,8 +113,10 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private activePeer: PeerId | undefined
   private currentRole: Role = 'standby'
   private highestEpoch = 0
+  private snapshotsApplied = 0
   private flushScheduled = false
   private lastSend: void | Promise<void> = undefined
+  private retransmitTimer: unknown = undefined
   private closed = false
 
   /** This node's id, as its peers see it. */
@@ -238,6 +242,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       roots: this.roots,
       standbys: this.primary?.standbys ?? 0,
       acked: this.primary?.ackedByAll ?? -1,
+      snapshots: this.snapshotsApplied,
     }
   }
 
@@ -246,6 +251,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (this.closed) return
     if (this.primary) this.flush()
     this.closed = true
+    this.clock.clearTimeout(this.retransmitTimer)
     this.primary?.abandon('the node closed')
     this.mirror?.dispose()
     this.primary = undefined
@@ -340,6 +346,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (this.primary) {
       if (role === 'standby') {
         if (!this.primary.hasReplica(from)) this.primary.addReplica(from)
+        this.armRetransmit()
       } else if (role === 'active' && epoch > this.primary.epoch) {
         this.becomeStandby(`this node was deposed by an active of epoch ${epoch}`, true)
         this.activePeer = from
@@ -365,6 +372,23 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (!frames) this.send(writeSnapshot(primary.epoch, primary.seq, this.graph.snapshot()), peer)
     else if (frames.length) for (const f of frames) this.send(f, peer)
     else this.send(this.hello(), peer)
+    this.armRetransmit()
+  }
+
+  /**
+   * A lost last frame is invisible to a standby (it only sees gaps), so the
+   * active resends to standbys whose acknowledgement stalled, every
+   * `resyncRetryMs`, while any is behind.
+   */
+  private armRetransmit(): void {
+    if (this.retransmitTimer !== undefined || !this.primary?.behind) return
+    this.retransmitTimer = this.clock.setTimeout(() => {
+      this.retransmitTimer = undefined
+      const p = this.primary
+      if (!p || this.closed) return
+      for (const [peer, acked] of p.stalled()) this.serve(peer, p.epoch, acked)
+      this.armRetransmit()
+    }, this.resyncRetryMs)
   }
 
   private onDelta(from: PeerId, epoch: number, seq: number, body: DeltaBody): void {
@@ -408,6 +432,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     m.advance(epoch, seq)
     m.needFull = false
+    if (snapshot) this.snapshotsApplied++
     this.highestEpoch = Math.max(this.highestEpoch, epoch)
     for (const name of roots) this.emit('root', { name })
     this.emit('change', { epoch, seq, snapshot })
@@ -453,6 +478,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (!body) return
     const { frame } = primary.record((seq) => writeDelta(primary.epoch, seq, body))
     this.lastSend = this.send(frame)
+    this.armRetransmit()
   }
 
   private hello(): Uint8Array {

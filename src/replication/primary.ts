@@ -6,6 +6,8 @@ import type { PeerId } from '../transport.js'
 interface Replica {
   /** Highest seq it acknowledged in the current epoch; -1 before its first ack. */
   acked: number
+  /** `acked` at the previous retransmission check. */
+  seen: number
 }
 
 interface Waiter {
@@ -90,7 +92,7 @@ export class Primary {
 
   /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
   addReplica(peer: PeerId): void {
-    this.replicas.set(peer, { acked: -1 })
+    this.replicas.set(peer, { acked: -1, seen: -2 })
   }
 
   hasReplica(peer: PeerId): boolean {
@@ -125,6 +127,26 @@ export class Primary {
         }, timeoutMs)
       this.waiters.push(w)
     })
+  }
+
+  /** True while some standby has not acknowledged the latest seq. */
+  get behind(): boolean {
+    for (const r of this.replicas.values()) if (r.acked < this.seq) return true
+    return false
+  }
+
+  /**
+   * Standbys that are behind and whose acknowledgement did not move since the
+   * previous call: their frames (or acks) were probably lost. Returns each with
+   * the seq it acknowledged, so the caller can resend from there.
+   */
+  stalled(): [PeerId, number][] {
+    const out: [PeerId, number][] = []
+    for (const [peer, r] of this.replicas) {
+      if (r.acked < this.seq && r.acked === r.seen) out.push([peer, r.acked])
+      r.seen = r.acked
+    }
+    return out
   }
 
   /** Rejects every pending commit (this node stopped being the active). */
