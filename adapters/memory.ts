@@ -143,7 +143,8 @@ export class MemoryNetwork {
     for (const dest of targets) {
       if (!this.isOpen(dest) || this.cut.has(key(from, dest))) continue
       if (this.options.loss && this.random() < this.options.loss) continue
-      const copy = data.slice()
+      // A tight copy, as a wire would deliver (Buffer.prototype.slice would share memory).
+      const copy = new Uint8Array(data)
       this.enqueue({ kind: 'data', from, to: dest, data: copy })
       if (this.options.duplicate && this.random() < this.options.duplicate) this.enqueue({ kind: 'data', from, to: dest, data: copy })
     }

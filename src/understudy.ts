@@ -321,6 +321,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     if (f.type === 'hello') return this.onHello(from, f.group, f.role, f.epoch, f.seq)
     if (!this.members.has(from)) return
+    // A standby takes replication frames only from the active it follows.
+    if ((f.type === 'delta' || f.type === 'snapshot') && from !== this.activePeer) return
     switch (f.type) {
       case 'delta':
         return this.onDelta(from, f.epoch, f.seq, f.body)
@@ -356,6 +358,9 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     if (this.mirror && role === 'active') {
       if (epoch < this.mirror.epoch) return
+      // Follow one active: the first seen, or one with a higher epoch. Another claiming the same epoch is ignored.
+      const current = this.activePeer !== undefined ? this.members.get(this.activePeer) : undefined
+      if (current && from !== this.activePeer && current.role === 'active' && epoch <= current.epoch) return
       this.activePeer = from
       if (this.mirror.synced && epoch === this.mirror.epoch && seq <= this.mirror.seq) this.mirror.advance(epoch, this.mirror.seq)
       else this.mirror.requestResync()
@@ -402,7 +407,6 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       case 'wait':
         return
       case 'apply':
-        this.activePeer = from
         if (this.applyFrame(from, epoch, seq, body, false)) this.drain(from)
     }
   }
@@ -412,7 +416,6 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (!m) return
     if (epoch < m.epoch) return this.emit('error', { error: new StaleEpochError(epoch, m.epoch, from), from })
     if (epoch === m.epoch && seq < m.seq) return this.ack(from)
-    this.activePeer = from
     if (this.applyFrame(from, epoch, seq, body, true)) this.drain(from)
   }
 
