@@ -50,7 +50,7 @@ describe('invariant 1 — convergence: arrays', () => {
   })
 
   it('index writes before and after a splice in one batch keep their order', async () => {
-    await converges({ a: [0, 1, 2, 3, 4, 5] }, (r) => {
+    await converges({ a: [0, 1, 2, 3, 4, 5] as unknown[] }, (r) => {
       r.a[5] = 50
       r.a[0] = 'first'
       r.a.splice(2, 0, 'x', 'y')

@@ -1,6 +1,6 @@
 import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnsupportedValueError } from '../errors.js'
 import { ClassRegistry, TYPED_ARRAYS, classify, describeUnsupported, type ClassList } from './kinds.js'
-import { Node, ObjectNode, makeNode, proxyNodes, shellTarget } from './nodes.js'
+import { Node, makeNode, proxyNodes, shellTarget } from './nodes.js'
 import { formatPath, type PathStep } from './path.js'
 import { KIND_COUNT, Kind, NEG_ZERO, type Cell, type Change, type DeltaBody, type NodeRecord, type RootList, type SnapshotBody } from './wire.js'
 
@@ -104,7 +104,7 @@ export class Graph {
           via.set(c, [from, step])
           queue.push(c)
         }
-      }, 0, noFail)
+      }, noFail)
     }
     const steps: PathStep[] = [...extra].reverse()
     if (via.has(node)) {
@@ -143,7 +143,7 @@ export class Graph {
    * replaces nested proxies by their raw objects, and — when `parent` is
    * attached — gives every new object an id. Returns the raw value to store.
    */
-  prepare(value: unknown, parent: Node, step: PathStep): unknown {
+  prepare(value: unknown, parent: Node, step: PathStep, attach = parent.id >= 0): unknown {
     if (typeof value !== 'object' || value === null) {
       if (typeof value === 'function' || typeof value === 'symbol') {
         const { what, hint } = describeUnsupported(value)
@@ -155,19 +155,15 @@ export class Graph {
     const raw = p && p.graph === this ? p.target : value
     const n = this.nodes.get(raw)
     if (n !== undefined && n.id >= 0) return raw
-    this.adopt(raw, parent, step, undefined, parent.id >= 0)
+    this.adopt(raw, parent, step, undefined, attach)
     return raw
   }
 
-  /** {@link Graph.prepare} for several values at consecutive indices; validates all before attaching any. */
+  /** {@link Graph.prepare} for values stored at consecutive indices: all are validated before any is attached. */
   prepareAll(values: unknown[], parent: Node, start: number): unknown[] {
-    if (values.length === 1) return [this.prepare(values[0], parent, start)]
-    const holder = values.slice()
-    const tmp = new ObjectNode(this, holder, Kind.Array, undefined)
-    tmp.parent = parent
-    this.adopt(holder, tmp, undefined, undefined, false, start)
+    if (values.length > 1) for (let i = 0; i < values.length; i++) this.prepare(values[i], parent, start + i, false)
     const out = new Array<unknown>(values.length)
-    for (let i = 0; i < values.length; i++) out[i] = this.prepare(holder[i], parent, start + i)
+    for (let i = 0; i < values.length; i++) out[i] = this.prepare(values[i], parent, start + i)
     return out
   }
 
@@ -247,7 +243,7 @@ export class Graph {
    * (when `attach`) gives each an id. Tracked objects end the walk: they are
    * shared references, not new content.
    */
-  private adopt(raw: object, parent: Node | null, step: PathStep | undefined, rootName: string | undefined, attach: boolean, indexBase = 0): void {
+  private adopt(raw: object, parent: Node | null, step: PathStep | undefined, rootName: string | undefined, attach: boolean): void {
     const list: object[] = [raw]
     const seen = new Map<object, Found>()
     const fix: [holder: object, kind: Kind, step: PathStep, raw: object][] = []
@@ -291,7 +287,7 @@ export class Graph {
         seen.set(r, { kind: c!.kind, tag: c!.tag, from: i, step: s })
         list.push(r)
       }
-      forEachChild(o, kind, visit, i === 0 ? indexBase : 0, (s, v) => fail(i, s, v))
+      forEachChild(o, kind, visit, (s, v) => fail(i, s, v))
     }
     for (const [holder, kind, s, r] of fix) replaceChild(holder, kind, s, r, this)
     if (!attach) return
@@ -626,7 +622,6 @@ function forEachChild(
   o: object,
   kind: Kind,
   visit: (v: unknown, s: PathStep) => void,
-  indexBase: number,
   fail: (s: PathStep, v: unknown) => never,
 ): void {
   switch (kind) {
@@ -641,7 +636,7 @@ function forEachChild(
     }
     case Kind.Array: {
       const a = o as unknown[]
-      for (let i = 0; i < a.length; i++) visit(a[i], indexBase + i)
+      for (let i = 0; i < a.length; i++) visit(a[i], i)
       return
     }
     case Kind.Map:
