@@ -162,7 +162,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
 
   /** The current epoch: the active's fencing token. */
   get epoch(): number {
-    return this.primary?.epoch ?? this.mirror?.epoch ?? this.highestEpoch
+    return this.primary?.epoch ?? this.highestEpoch
   }
 
   /**
@@ -321,8 +321,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     if (f.type === 'hello') return this.onHello(from, f.group, f.role, f.epoch, f.seq)
     if (!this.members.has(from)) return
-    // A standby takes replication frames only from the active it follows.
-    if ((f.type === 'delta' || f.type === 'snapshot') && from !== this.activePeer) return
+    // A standby takes replication frames only from the active it follows; an older epoch is reported as fenced.
+    if ((f.type === 'delta' || f.type === 'snapshot') && from !== this.activePeer) {
+      if (f.epoch < this.highestEpoch) this.emit('error', { error: new StaleEpochError(f.epoch, this.highestEpoch, from), from })
+      return
+    }
     switch (f.type) {
       case 'delta':
         return this.onDelta(from, f.epoch, f.seq, f.body)

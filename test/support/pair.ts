@@ -40,3 +40,12 @@ export async function startPair(
 export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve()
 }
+
+/** Manual network: delivers queued frames and runs microtasks until quiet (bounded). */
+export async function pump(net: MemoryNetwork, rounds = 50): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await settle()
+    if (!net.pending) return
+    net.deliverAll()
+  }
+}
