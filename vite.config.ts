@@ -23,6 +23,7 @@ export default defineConfig({
     },
     rollupOptions: {
       external: [/^cbor-x/, /^idb/, /^comlink/, /^ws$/, /^node:/],
+      output: { chunkFileNames: 'chunks/[name]-[hash].js' },
     },
   },
 })

@@ -1,0 +1,64 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+const ROOT = join(import.meta.dirname, '..')
+
+function files(dir: string): string[] {
+  return readdirSync(join(ROOT, dir)).flatMap((f) => {
+    const p = join(dir, f)
+    return statSync(join(ROOT, p)).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : []
+  })
+}
+
+/** Source without comments and string contents, so prose never trips a rule. */
+function code(file: string): string {
+  return readFileSync(join(ROOT, file), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:])\/\/.*$/gm, '$1')
+}
+
+function imports(file: string): string[] {
+  return [...readFileSync(join(ROOT, file), 'utf8').matchAll(/^\s*(?:import|export)[^'"]*from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1] as string)
+}
+
+describe('layering (DESIGN.md)', () => {
+  const core = files('src')
+
+  it('the core runs anywhere: no node: imports, no Node or DOM globals in src/', () => {
+    for (const f of core) {
+      const src = code(f)
+      for (const spec of imports(f)) expect(spec, `${f} imports ${spec}`).not.toMatch(/^node:|^(fs|net|path|os|worker_threads)$/)
+      expect(src, `${f} uses a DOM or Node global`).not.toMatch(/\b(window|document|navigator|localStorage|process|Buffer|require)\s*[.([]/)
+    }
+  })
+
+  it('time is injected: no core module reads the clock or starts a timer except the Clock itself', () => {
+    for (const f of core.filter((f) => !f.endsWith('clock.ts'))) {
+      expect(code(f), `${f} calls time directly`).not.toMatch(/(?<![.\w])(setTimeout|setInterval|clearTimeout|clearInterval)\s*\(|Date\.now\s*\(|performance\.now\s*\(/)
+    }
+  })
+
+  it('randomness is injected: no core module calls Math.random except the default source', () => {
+    for (const f of core.filter((f) => !f.endsWith('random.ts'))) expect(code(f), f).not.toMatch(/Math\.random/)
+  })
+
+  it('layers import only downwards: graph and codec know nothing of transports, replication or adapters', () => {
+    const rules: [string, RegExp][] = [
+      ['src/graph', /transport|replication|roles|checkpoints|adapters|understudy|codec/],
+      ['src/codec', /transport|replication|roles|checkpoints|adapters|understudy|\/nodes|\/graph\.js/],
+      ['src/replication', /adapters|understudy/],
+    ]
+    for (const [dir, forbidden] of rules)
+      for (const f of core.filter((f) => f.startsWith(dir)))
+        for (const spec of imports(f)) expect(spec, `${relative(ROOT, f)} imports ${spec}`).not.toMatch(forbidden)
+  })
+
+  it('adapters import the core only through its public entry, never each other', () => {
+    for (const f of files('adapters'))
+      for (const spec of imports(f)) {
+        if (!spec.startsWith('.')) continue
+        expect(spec, `${f} imports ${spec}`).toMatch(/^\.\.\/src\/index\.js$/)
+      }
+  })
+})
