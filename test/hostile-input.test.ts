@@ -149,7 +149,7 @@ describe('invariant 5 — bad input is an error, never a crash or a corruption',
     evil.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
     evil.send(cbor.encode([1, 1, 'g', 'evil', 1, 1, 5]), 'standby')
     evil.send(cbor.encode([1, 2, 1, 7, [['r', 1], [[1, 0, ['n', 666]]]]]), 'standby')
-    evil.send(cbor.encode([1, 3, 1, 2, [[], [], [[1, ['n', 666]]], []]]), 'standby')
+    evil.send(cbor.encode([1, 3, 1, 2, [[], [], [1, ['n', 666]], []]]), 'standby')
     await new Promise((r) => setTimeout(r, 0))
     root.n = 2
     await active.commit()
@@ -197,7 +197,7 @@ describe('invariant 5 — bad input is an error, never a crash or a corruption',
     send([1, 1, 'g', 'evil', 1, 1, 0])
     send([1, 2, 1, 1, [['r', 1], [[1, 0, ['a', 1]]]]])
     // seq 2 sets a, then references object 99 that does not exist: nothing of it may apply.
-    send([1, 3, 1, 2, [[], [], [[1, ['a', 2, 'b', [99]]]], []]])
+    send([1, 3, 1, 2, [[], [], [1, ['a', 2, 'b', [99]]], []]])
     await new Promise((r) => setTimeout(r, 0))
     expect(standby.root('r')).toEqual({ a: 1 })
     expect(errors.map((e) => (e as ProtocolError).reason)).toEqual(['UNKNOWN_OBJECT'])

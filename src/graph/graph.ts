@@ -1,8 +1,8 @@
 import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnsupportedValueError } from '../errors.js'
 import { ClassRegistry, TYPED_ARRAYS, classify, describeUnsupported, type ClassList } from './kinds.js'
-import { Node, makeNode, proxyNodes, shellTarget } from './nodes.js'
+import { Node, at, makeNode, proxyNodes, shellTarget, type Where } from './nodes.js'
 import { formatPath, type PathStep } from './path.js'
-import { KIND_COUNT, Kind, NEG_ZERO, type Cell, type Change, type DeltaBody, type NodeRecord, type RootList, type SnapshotBody } from './wire.js'
+import { KIND_COUNT, Kind, NEG_ZERO, type Cell, type DeltaBody, type NodeRecord, type RootList, type SnapshotBody } from './wire.js'
 
 /** A sweep for unreachable objects runs once this many references were dropped (amortised O(1) per write). */
 const MIN_SWEEP = 1024
@@ -357,14 +357,14 @@ export class Graph {
 
   /** Closes the current batch: what changed, what is new, what became unreachable. */
   takeDelta(): DeltaBody | undefined {
-    const changes: Change[] = []
+    const changes: unknown[] = []
     const dirty = this.dirty
     this.dirty = []
     for (const n of dirty) {
       n.queued = false
       if (n.id >= 0 && !n.fresh) {
         const p = n.encodeChange()
-        if (p !== undefined) changes.push([n.id, p])
+        if (p !== undefined) changes.push(n.id, p)
       }
       n.clearChanges()
     }
@@ -445,8 +445,8 @@ export class Graph {
     return c.length === 2 ? -0 : undefined
   }
 
-  /** Throws {@link ProtocolError} unless `c` is a valid cell whose reference (if any) resolves. */
-  checkCell(c: unknown, where: string, allowHole: boolean): void {
+  /** Throws {@link ProtocolError} (at `where[index]`) unless `c` is a valid cell whose reference, if any, resolves. */
+  checkCell(c: unknown, allowHole: boolean, where: Where, index: number): void {
     if (c === null || c === undefined) return
     switch (typeof c) {
       case 'boolean':
@@ -458,17 +458,17 @@ export class Graph {
     if (Array.isArray(c)) {
       if (c.length === 0) {
         if (allowHole) return
-        throw new ProtocolError('TYPE', where, 'a hole is not allowed here')
+        throw new ProtocolError('TYPE', at(where, index), 'a hole is not allowed here')
       }
       if (c.length === 1) {
         const id = c[0] as unknown
         if (typeof id !== 'number' || !(this.incoming?.has(id) || (!this.snapshotScope && this.byId.has(id))))
-          throw new ProtocolError('UNKNOWN_OBJECT', where, `reference to unknown object ${String(id)}`)
+          throw new ProtocolError('UNKNOWN_OBJECT', at(where, index), `reference to unknown object ${String(id)}`)
         return
       }
       if (c.length === 2 && c[0] === 0 && c[1] === 0) return
     }
-    throw new ProtocolError('TYPE', where, `not a valid value (${Object.prototype.toString.call(c)})`)
+    throw new ProtocolError('TYPE', at(where, index), `not a valid value (${Object.prototype.toString.call(c)})`)
   }
 
   /** Applies a delta from the active. Validates everything first: on error nothing has changed. */
@@ -476,20 +476,19 @@ export class Graph {
     const [roots, records, changes, freed] = body
     const plan = this.plan(records, roots, false)
     try {
-      const targets: Node[] = []
-      for (let i = 0; i < changes.length; i++) {
-        const ch = changes[i]
-        const where = `delta.changes[${i}]`
-        if (!Array.isArray(ch) || ch.length !== 2 || typeof ch[0] !== 'number') throw new ProtocolError('TYPE', where, 'a change is [id, payload]')
-        const n = this.incoming?.get(ch[0]) ?? this.byId.get(ch[0])
-        if (!n) throw new ProtocolError('UNKNOWN_OBJECT', where, `change to unknown object ${ch[0]}`)
-        n.checkChange(ch[1], where)
-        targets.push(n)
+      if (changes.length % 2) throw new ProtocolError('TYPE', 'delta.changes', 'changes are id/payload pairs')
+      const targets: Node[] = new Array(changes.length >> 1)
+      for (let i = 0; i < changes.length; i += 2) {
+        const id = changes[i]
+        const n = typeof id === 'number' ? (this.incoming?.get(id) ?? this.byId.get(id)) : undefined
+        if (!n) throw new ProtocolError('UNKNOWN_OBJECT', `delta.changes[${i}]`, `change to unknown object ${String(id)}`)
+        n.checkChange(changes[i + 1], () => `delta.changes[${i + 1}]`)
+        targets[i >> 1] = n
       }
       for (let i = 0; i < freed.length; i++)
         if (typeof freed[i] !== 'number') throw new ProtocolError('TYPE', `delta.freed[${i}]`, 'an id is a number')
       this.execute(plan, records)
-      for (let i = 0; i < changes.length; i++) (targets[i] as Node).applyChange((changes[i] as Change)[1])
+      for (let i = 0; i < targets.length; i++) (targets[i] as Node).applyChange(changes[2 * i + 1])
     } finally {
       this.incoming = undefined
     }
@@ -556,9 +555,9 @@ export class Graph {
       }
       for (let i = 0; i < records.length; i++) {
         const rec = records[i] as NodeRecord
-        ;(plan.get(rec[0]) as Node).checkFull(rec[2], `nodes[${i}][2]`)
+        ;(plan.get(rec[0]) as Node).checkFull(rec[2], () => `nodes[${i}][2]`)
       }
-      for (let i = 1; i < roots.length; i += 2) this.checkCell([roots[i] as number], `roots[${i}]`, false)
+      for (let i = 1; i < roots.length; i += 2) this.checkCell([roots[i] as number], false, () => 'roots', i)
     } catch (err) {
       this.incoming = undefined
       throw err

@@ -94,8 +94,8 @@ export abstract class Node {
   /** Calls `visit` with every value this object holds (for reachability). */
   abstract children(visit: (v: unknown) => void): void
   /** Validates a full payload from the wire (throws ProtocolError); `ids` resolves references. */
-  abstract checkFull(payload: unknown, where: string): void
-  abstract checkChange(payload: unknown, where: string): void
+  abstract checkFull(payload: unknown, where: Where): void
+  abstract checkChange(payload: unknown, where: Where): void
   /** Replaces the content with a validated full payload. */
   abstract fill(payload: unknown): void
   abstract applyChange(payload: unknown): void
@@ -118,18 +118,35 @@ export abstract class Node {
 
 const KIND_NAMES = ['object', 'array', 'Map', 'Set', 'Date', 'typed array', 'ArrayBuffer', 'object', 'object']
 
+/** Where in a frame a payload sits; built only when an error needs it. */
+export type Where = () => string
+
+/** `where[index]`, for error messages. */
+export function at(where: Where, index: number): string {
+  return `${where()}[${index}]`
+}
+
 function fail(where: string, detail: string): never {
   throw new ProtocolError('TYPE', where, detail)
 }
 
-function checkArray(p: unknown, where: string, what: string): unknown[] {
-  if (!Array.isArray(p)) fail(where, `${what} must be an array`)
+function checkArray(p: unknown, where: Where, what: string): unknown[] {
+  if (!Array.isArray(p)) fail(where(), `${what} must be an array`)
   return p
 }
 
 /** Plain objects, null-prototype objects and registered class instances. */
 export class ObjectNode extends Node {
+  /** The first key changed in this batch; a Set is only made when a second key changes. */
+  dirtyKey: string | undefined = undefined
   dirtyKeys: Set<string> | null = null
+
+  private markKey(key: string): void {
+    if (this.id < 0) return
+    if (this.dirtyKey === undefined) this.dirtyKey = key
+    else if (this.dirtyKey !== key) (this.dirtyKeys ??= new Set([this.dirtyKey])).add(key)
+    this.touch()
+  }
 
   get(t: Record<string, unknown>, key: string | symbol, receiver: unknown): unknown {
     const v = this.kind === Kind.Class ? Reflect.get(t, key, receiver) : t[key as string]
@@ -157,10 +174,7 @@ export class ObjectNode extends Node {
     if (own && Object.is(old, raw)) return true
     if (this.kind === Kind.Class || key === '__proto__') defineData(t, key, raw)
     else t[key] = raw
-    if (this.id >= 0) {
-      ;(this.dirtyKeys ??= new Set()).add(key)
-      this.touch()
-    }
+    this.markKey(key)
     if (isObject(old)) g.removedRefs++
     return true
   }
@@ -170,10 +184,7 @@ export class ObjectNode extends Node {
     if (typeof key === 'symbol' || !hasOwn.call(t, key)) return Reflect.deleteProperty(t, key)
     const old = t[key]
     if (!delete t[key]) return false
-    if (this.id >= 0) {
-      ;(this.dirtyKeys ??= new Set()).add(key)
-      this.touch()
-    }
+    this.markKey(key)
     if (isObject(old)) this.graph.removedRefs++
     return true
   }
@@ -197,15 +208,19 @@ export class ObjectNode extends Node {
   }
 
   encodeChange(): unknown[] | undefined {
-    const keys = this.dirtyKeys
-    if (!keys) return undefined
     const t = this.target as Record<string, unknown>
-    const out: unknown[] = []
-    for (const k of keys) out.push(k, hasOwn.call(t, k) ? this.cell(t[k], k) : HOLE)
-    return out
+    const keys = this.dirtyKeys
+    if (keys) {
+      const out: unknown[] = []
+      for (const k of keys) out.push(k, hasOwn.call(t, k) ? this.cell(t[k], k) : HOLE)
+      return out
+    }
+    const k = this.dirtyKey
+    return k === undefined ? undefined : [k, hasOwn.call(t, k) ? this.cell(t[k], k) : HOLE]
   }
 
   clearChanges(): void {
+    this.dirtyKey = undefined
     this.dirtyKeys = null
   }
 
@@ -214,16 +229,16 @@ export class ObjectNode extends Node {
     for (const k of Object.keys(t)) visit(t[k])
   }
 
-  checkFull(p: unknown, where: string): void {
+  checkFull(p: unknown, where: Where): void {
     this.checkChange(p, where)
   }
 
-  checkChange(p: unknown, where: string): void {
+  checkChange(p: unknown, where: Where): void {
     const a = checkArray(p, where, 'an object payload')
-    if (a.length % 2) fail(where, 'an object payload needs key/value pairs')
+    if (a.length % 2) fail(where(), 'an object payload needs key/value pairs')
     for (let i = 0; i < a.length; i += 2) {
-      if (typeof a[i] !== 'string') fail(`${where}[${i}]`, 'a key must be a string')
-      this.graph.checkCell(a[i + 1], `${where}[${i + 1}]`, true)
+      if (typeof a[i] !== 'string') fail(at(where, i), 'a key must be a string')
+      this.graph.checkCell(a[i + 1], true, where, i + 1)
     }
   }
 
@@ -532,25 +547,25 @@ export class ArrayNode extends Node {
     for (let i = 0; i < t.length; i++) visit(t[i])
   }
 
-  checkFull(p: unknown, where: string): void {
+  checkFull(p: unknown, where: Where): void {
     const a = checkArray(p, where, 'an array payload')
-    if (a.length > MAX_ARRAY_LENGTH) throw new ProtocolError('OVERSIZED', where, `array of ${a.length} elements`)
-    for (let i = 0; i < a.length; i++) this.graph.checkCell(a[i], `${where}[${i}]`, true)
+    if (a.length > MAX_ARRAY_LENGTH) throw new ProtocolError('OVERSIZED', where(), `array of ${a.length} elements`)
+    for (let i = 0; i < a.length; i++) this.graph.checkCell(a[i], true, where, i)
   }
 
-  checkChange(p: unknown, where: string): void {
+  checkChange(p: unknown, where: Where): void {
     const a = checkArray(p, where, 'array ops')
-    const index = (v: unknown, at: number): number => {
+    const index = (v: unknown, pos: number): number => {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= MAX_ARRAY_LENGTH)
-        throw new ProtocolError('OVERSIZED', `${where}[${at}]`, `index or length ${String(v)} out of range`)
+        throw new ProtocolError('OVERSIZED', at(where, pos), `index or length ${String(v)} out of range`)
       return v
     }
     for (let i = 0; i < a.length; ) {
       const op = a[i]
       if (op === ArrayOp.Set) {
         index(a[i + 1], i + 1)
-        if (i + 2 >= a.length) throw new ProtocolError('TRUNCATED', `${where}[${i}]`, 'SET needs an index and a value')
-        this.graph.checkCell(a[i + 2], `${where}[${i + 2}]`, true)
+        if (i + 2 >= a.length) throw new ProtocolError('TRUNCATED', at(where, i), 'SET needs an index and a value')
+        this.graph.checkCell(a[i + 2], true, where, i + 2)
         i += 3
       } else if (op === ArrayOp.Length) {
         index(a[i + 1], i + 1)
@@ -559,10 +574,10 @@ export class ArrayNode extends Node {
         index(a[i + 1], i + 1)
         index(a[i + 2], i + 2)
         const n = index(a[i + 3], i + 3)
-        if (i + 4 + n > a.length) throw new ProtocolError('TRUNCATED', `${where}[${i}]`, 'SPLICE has fewer values than it says')
-        for (let k = 0; k < n; k++) this.graph.checkCell(a[i + 4 + k], `${where}[${i + 4 + k}]`, false)
+        if (i + 4 + n > a.length) throw new ProtocolError('TRUNCATED', at(where, i), 'SPLICE has fewer values than it says')
+        for (let k = 0; k < n; k++) this.graph.checkCell(a[i + 4 + k], false, where, i + 4 + k)
         i += 4 + n
-      } else fail(`${where}[${i}]`, `unknown array op ${String(op)}`)
+      } else fail(at(where, i), `unknown array op ${String(op)}`)
     }
   }
 
@@ -774,17 +789,17 @@ export class MapNode extends CollectionNode {
     }
   }
 
-  checkFull(p: unknown, where: string): void {
+  checkFull(p: unknown, where: Where): void {
     const a = checkArray(p, where, 'a Map payload')
-    if (a.length % 2) fail(where, 'a Map payload needs key/value pairs')
-    for (let i = 0; i < a.length; i++) this.graph.checkCell(a[i], `${where}[${i}]`, false)
+    if (a.length % 2) fail(where(), 'a Map payload needs key/value pairs')
+    for (let i = 0; i < a.length; i++) this.graph.checkCell(a[i], false, where, i)
   }
 
-  checkChange(p: unknown, where: string): void {
+  checkChange(p: unknown, where: Where): void {
     const a = checkArray(p, where, 'a Map change')
-    if (a[0] !== 0 && a[0] !== 1) fail(where, 'a Map change starts with 0 or 1')
-    if (a.length % 2 !== 1) fail(where, 'a Map change needs key/value pairs')
-    for (let i = 1; i < a.length; i++) this.graph.checkCell(a[i], `${where}[${i}]`, i % 2 === 0 && a[0] === 0)
+    if (a[0] !== 0 && a[0] !== 1) fail(where(), 'a Map change starts with 0 or 1')
+    if (a.length % 2 !== 1) fail(where(), 'a Map change needs key/value pairs')
+    for (let i = 1; i < a.length; i++) this.graph.checkCell(a[i], i % 2 === 0 && a[0] === 0, where, i)
   }
 
   fill(p: Cell[]): void {
@@ -894,21 +909,21 @@ export class SetNode extends CollectionNode {
     for (const v of this.target as Set<unknown>) visit(v)
   }
 
-  checkFull(p: unknown, where: string): void {
+  checkFull(p: unknown, where: Where): void {
     const a = checkArray(p, where, 'a Set payload')
-    for (let i = 0; i < a.length; i++) this.graph.checkCell(a[i], `${where}[${i}]`, false)
+    for (let i = 0; i < a.length; i++) this.graph.checkCell(a[i], false, where, i)
   }
 
-  checkChange(p: unknown, where: string): void {
+  checkChange(p: unknown, where: Where): void {
     const a = checkArray(p, where, 'a Set change')
     if (a[0] === 1) {
-      for (let i = 1; i < a.length; i++) this.graph.checkCell(a[i], `${where}[${i}]`, false)
+      for (let i = 1; i < a.length; i++) this.graph.checkCell(a[i], false, where, i)
       return
     }
-    if (a[0] !== 0 || a.length % 2 !== 1) fail(where, 'a Set change is 0 followed by member/present pairs')
+    if (a[0] !== 0 || a.length % 2 !== 1) fail(where(), 'a Set change is 0 followed by member/present pairs')
     for (let i = 1; i < a.length; i += 2) {
-      this.graph.checkCell(a[i], `${where}[${i}]`, false)
-      if (a[i + 1] !== 0 && a[i + 1] !== 1) fail(`${where}[${i + 1}]`, 'present must be 0 or 1')
+      this.graph.checkCell(a[i], false, where, i)
+      if (a[i + 1] !== 0 && a[i + 1] !== 1) fail(at(where, i + 1), 'present must be 0 or 1')
     }
   }
 
@@ -981,11 +996,11 @@ export class DateNode extends Node {
 
   children(): void {}
 
-  checkFull(p: unknown, where: string): void {
-    if (typeof p !== 'number') fail(where, 'a Date payload is a number')
+  checkFull(p: unknown, where: Where): void {
+    if (typeof p !== 'number') fail(where(), 'a Date payload is a number')
   }
 
-  checkChange(p: unknown, where: string): void {
+  checkChange(p: unknown, where: Where): void {
     this.checkFull(p, where)
   }
 
@@ -1076,17 +1091,17 @@ export class TypedNode extends Node {
 
   children(): void {}
 
-  checkFull(p: unknown, where: string): void {
-    if (!(p instanceof Uint8Array)) fail(where, 'a typed-array payload is a byte string')
-    if (p.length !== (this.target as Uint8Array).byteLength) fail(where, `expected ${(this.target as Uint8Array).byteLength} bytes, got ${p.length}`)
+  checkFull(p: unknown, where: Where): void {
+    if (!(p instanceof Uint8Array)) fail(where(), 'a typed-array payload is a byte string')
+    if (p.length !== (this.target as Uint8Array).byteLength) fail(where(), `expected ${(this.target as Uint8Array).byteLength} bytes, got ${p.length}`)
   }
 
-  checkChange(p: unknown, where: string): void {
+  checkChange(p: unknown, where: Where): void {
     if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'number' || !(p[1] instanceof Uint8Array))
-      fail(where, 'a typed-array change is [byteOffset, bytes]')
+      fail(where(), 'a typed-array change is [byteOffset, bytes]')
     const [off, bytes] = p as [number, Uint8Array]
     if (!Number.isInteger(off) || off < 0 || off + bytes.length > (this.target as Uint8Array).byteLength)
-      throw new ProtocolError('OVERSIZED', where, 'byte range outside the typed array')
+      throw new ProtocolError('OVERSIZED', where(), 'byte range outside the typed array')
   }
 
   fill(p: Uint8Array): void {
@@ -1125,12 +1140,12 @@ export class BufferNode extends Node {
   clearChanges(): void {}
   children(): void {}
 
-  checkFull(p: unknown, where: string): void {
-    if (!(p instanceof Uint8Array)) fail(where, 'an ArrayBuffer payload is a byte string')
-    if (p.length !== (this.target as ArrayBuffer).byteLength) fail(where, 'ArrayBuffer size mismatch')
+  checkFull(p: unknown, where: Where): void {
+    if (!(p instanceof Uint8Array)) fail(where(), 'an ArrayBuffer payload is a byte string')
+    if (p.length !== (this.target as ArrayBuffer).byteLength) fail(where(), 'ArrayBuffer size mismatch')
   }
 
-  checkChange(p: unknown, where: string): void {
+  checkChange(p: unknown, where: Where): void {
     this.checkFull(p, where)
   }
 

@@ -50,19 +50,20 @@ export const ArrayOp = {
 export type NodeRecord = [id: number, kind: Kind, payload: unknown, tag?: string]
 
 /**
- * A change to an existing object: `[id, payload]`. Payloads by kind:
+ * A change to an existing object: `id` then `payload`, flattened into the
+ * delta's change list (`[id, payload, id, payload, …]`). Payloads by kind:
  * Object-like `[key, cell, …]` (hole = delete); Array: flat op list (see {@link ArrayOp});
  * Map `[reset, keyCell, valueCell, …]`; Set `[reset, cell, present, …]` (reset = 1 means
  * the entries that follow are the whole content); Date `time`; Typed `[byteOffset, bytes]`;
  * Buffer `bytes`.
  */
-export type Change = [id: number, payload: unknown]
+export type ChangeList = unknown[]
 
 /** `[name, rootId, …]` flattened. */
 export type RootList = (string | number)[]
 
 /** What one batch changed. `freed` lists objects no longer reachable from any root. */
-export type DeltaBody = [roots: RootList, nodes: NodeRecord[], changes: Change[], freed: number[]]
+export type DeltaBody = [roots: RootList, nodes: NodeRecord[], changes: ChangeList, freed: number[]]
 
 /** The whole graph: every root and every tracked object. */
 export type SnapshotBody = [roots: RootList, nodes: NodeRecord[]]
