@@ -205,6 +205,22 @@ describe('standby mirror', () => {
     }
   })
 
+  it('objects of a class the standby registers only later get their prototype when it does', async () => {
+    const c = await startPair()
+    try {
+      const root = c.active.register('app', { p: null as Point | null }, { classes: [Point] })
+      root.p = new Point(3, 4)
+      await c.active.commit()
+      const early = c.standby.root('app') as { p: Point }
+      expect(early.p).not.toBeInstanceOf(Point)
+      const mirror = c.standby.register('app', { p: null as Point | null }, { classes: [Point] })
+      expect(mirror.p).toBeInstanceOf(Point)
+      expect(mirror.p?.norm()).toBe(5)
+    } finally {
+      await c.close()
+    }
+  })
+
   it('promotion makes the same objects writable; the old references keep working', async () => {
     const c = await startPair()
     try {
