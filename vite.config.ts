@@ -1,13 +1,11 @@
 import { defineConfig } from 'vite'
 import { fileURLToPath } from 'node:url'
+import { subpaths } from './subpaths.js'
+
+const root = new URL('./', import.meta.url)
 
 /** One library entry per public subpath; the output mirrors the source tree so
  *  `dist/<entry>.js` sits beside the `dist/<entry>.d.ts` that tsc emits. */
-const entries = {
-  'src/index': 'src/index.ts',
-  'adapters/memory': 'adapters/memory.ts',
-}
-
 export default defineConfig({
   build: {
     target: 'es2022',
@@ -15,9 +13,7 @@ export default defineConfig({
     sourcemap: true,
     emptyOutDir: true,
     lib: {
-      entry: Object.fromEntries(
-        Object.entries(entries).map(([name, file]) => [name, fileURLToPath(new URL(file, import.meta.url))]),
-      ),
+      entry: Object.fromEntries(subpaths(root).map((s) => [s.entry, fileURLToPath(new URL(s.source, root))])),
       formats: ['es'],
       fileName: (_format, name) => `${name}.js`,
     },

@@ -1,15 +1,16 @@
 import { defineConfig } from 'vitest/config'
 import { fileURLToPath } from 'node:url'
+import { subpaths } from './subpaths.js'
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+const root = new URL('./', import.meta.url)
 
 export default defineConfig({
   resolve: {
-    // Tests and examples import the package by its public name, resolved to source.
-    alias: [
-      { find: /^understudy-ha\/adapters\/(.*)$/, replacement: here('adapters/$1.ts') },
-      { find: /^understudy-ha$/, replacement: here('src/index.ts') },
-    ],
+    // Tests and examples import the package by its public names, resolved to source.
+    alias: subpaths(root).map((s) => ({
+      find: new RegExp(`^${s.name.replace(/[/\\-]/g, '\\$&')}$`),
+      replacement: fileURLToPath(new URL(s.source, root)),
+    })),
   },
   test: {
     include: ['test/**/*.test.ts'],

@@ -11,6 +11,7 @@ export type { Transport, TransportHandler, PeerId } from './transport.js'
 export { realClock, VirtualClock, type Clock } from './clock.js'
 export { seededRandom, randomId, defaultRandom, type Random } from './random.js'
 export { Emitter } from './events.js'
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 export {
   UnderstudyError,
   NotActiveError,

@@ -58,7 +58,19 @@ describe('layering (DESIGN.md)', () => {
     for (const f of files('adapters'))
       for (const spec of imports(f)) {
         if (!spec.startsWith('.')) continue
-        expect(spec, `${f} imports ${spec}`).toMatch(/^\.\.\/src\/index\.js$/)
+        // The core's public entry, or a sibling file inside the same adapter's own folder.
+        const ok = /^(\.\.\/)+src\/index\.js$/.test(spec) || (f.split('/').length > 2 && /^\.\/[\w-]+\.js$/.test(spec))
+        expect(ok, `${f} imports ${spec}`).toBe(true)
       }
+  })
+})
+
+describe('package subpaths', () => {
+  it('tsconfig paths name every subpath in package.json exports, with the same source', async () => {
+    const { subpaths } = await import('../subpaths.js')
+    const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { paths: Record<string, string[]> } }
+    const fromPaths = Object.fromEntries(Object.entries(tsconfig.compilerOptions.paths).map(([k, v]) => [k, (v[0] as string).replace(/^\.\//, '')]))
+    const fromExports = Object.fromEntries(subpaths(new URL('../', import.meta.url)).map((s) => [s.name, s.source]))
+    expect(fromPaths).toEqual(fromExports)
   })
 })

@@ -1,0 +1,176 @@
+/**
+ * BroadcastChannel transport: tabs and workers of one origin in a browser, and
+ * Node's `worker_threads` (Node's global BroadcastChannel).
+ *
+ * A channel has no notion of peers, does not buffer for late joiners and never
+ * says when the other end dies, so this adapter adds a small envelope: each end
+ * announces itself (`hello`, answered by `here`), says `bye` when it closes,
+ * pings every `pingMs`, and declares a peer lost after `timeoutMs` of silence
+ * (a crashed tab or a terminated worker). Loss is left to the replication layer.
+ */
+import { defaultRandom, randomId, realClock, type Clock, type PeerId, type Random, type Transport, type TransportHandler } from '../src/index.js'
+
+export interface BroadcastChannelOptions {
+  /** This end's peer id (default: random). */
+  id?: PeerId
+  /** How often to ping, ms (default 250). */
+  pingMs?: number
+  /** Silence after which a peer is declared lost, ms (default 1000; must exceed pingMs). */
+  timeoutMs?: number
+  clock?: Clock
+  random?: Random
+  /** The BroadcastChannel constructor (default: the global one). */
+  BroadcastChannel?: new (name: string) => BroadcastChannel
+}
+
+const TAG = 'understudy/bc/1'
+type Kind = 'hello' | 'here' | 'bye' | 'ping' | 'data'
+interface Envelope {
+  u: typeof TAG
+  k: Kind
+  /** Sender id. */
+  f: PeerId
+  /** Sender incarnation: changes when a peer with the same id restarts. */
+  i: string
+  /** Recipient, for unicast. */
+  t?: PeerId
+  d?: Uint8Array
+}
+
+function isEnvelope(m: unknown): m is Envelope {
+  if (typeof m !== 'object' || m === null) return false
+  const e = m as Partial<Envelope>
+  return (
+    e.u === TAG &&
+    typeof e.f === 'string' &&
+    typeof e.i === 'string' &&
+    (e.k === 'hello' || e.k === 'here' || e.k === 'bye' || e.k === 'ping' || (e.k === 'data' && e.d instanceof Uint8Array)) &&
+    (e.t === undefined || typeof e.t === 'string')
+  )
+}
+
+/** A transport over the BroadcastChannel `name`; every end on the same name is a peer. */
+export function broadcastChannel(name: string, options: BroadcastChannelOptions = {}): BroadcastChannelTransport {
+  return new BroadcastChannelTransport(name, options)
+}
+
+export class BroadcastChannelTransport implements Transport {
+  readonly id: PeerId
+  private readonly incarnation: string
+  private readonly clock: Clock
+  private readonly pingMs: number
+  private readonly timeoutMs: number
+  private readonly peers = new Map<PeerId, { inc: string; seen: number }>()
+  private channel: BroadcastChannel | undefined
+  private handler: TransportHandler | undefined
+  private timer: unknown
+  private state: 'new' | 'open' | 'closed' = 'new'
+
+  constructor(
+    readonly name: string,
+    private readonly options: BroadcastChannelOptions = {},
+  ) {
+    const random = options.random ?? defaultRandom
+    this.id = options.id ?? randomId(random)
+    this.incarnation = randomId(random, 8)
+    this.clock = options.clock ?? realClock
+    this.pingMs = options.pingMs ?? 250
+    this.timeoutMs = options.timeoutMs ?? 1000
+    if (!(this.timeoutMs > this.pingMs)) throw new RangeError(`broadcastChannel: timeoutMs (${this.timeoutMs}) must exceed pingMs (${this.pingMs})`)
+  }
+
+  open(handler: TransportHandler): void {
+    if (this.state !== 'new') throw new Error('broadcastChannel: open() called twice')
+    const BC = this.options.BroadcastChannel ?? globalThis.BroadcastChannel
+    if (typeof BC !== 'function') throw new Error('broadcastChannel: this runtime has no BroadcastChannel')
+    this.handler = handler
+    this.state = 'open'
+    const channel = new BC(this.name)
+    this.channel = channel
+    channel.onmessage = (e: MessageEvent) => this.receive(e.data)
+    channel.onmessageerror = () => handler.error(new Error(`broadcastChannel "${this.name}": a message could not be deserialized`))
+    this.post('hello')
+    this.tick()
+  }
+
+  send(data: Uint8Array, to?: PeerId): void {
+    if (this.state !== 'open') return
+    // A tight copy: structured clone would otherwise copy a view's whole underlying buffer.
+    this.post('data', to, new Uint8Array(data))
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return
+    if (this.state === 'open') this.post('bye')
+    this.stop()
+  }
+
+  /** Disappears without a goodbye, as a crashed tab or terminated worker would (for tests and simulations). */
+  abort(): void {
+    this.stop()
+  }
+
+  private stop(): void {
+    this.state = 'closed'
+    this.clock.clearTimeout(this.timer)
+    if (this.channel) {
+      this.channel.onmessage = null
+      this.channel.close()
+    }
+    this.channel = undefined
+    this.peers.clear()
+  }
+
+  private post(k: Kind, t?: PeerId, d?: Uint8Array): void {
+    const e: Envelope = { u: TAG, k, f: this.id, i: this.incarnation }
+    if (t !== undefined) e.t = t
+    if (d !== undefined) e.d = d
+    try {
+      this.channel?.postMessage(e)
+    } catch (err) {
+      this.handler?.error(err as Error)
+    }
+  }
+
+  private tick(): void {
+    this.timer = this.clock.setTimeout(() => {
+      if (this.state !== 'open') return
+      const now = this.clock.now()
+      for (const [peer, p] of this.peers)
+        if (now - p.seen > this.timeoutMs) {
+          this.peers.delete(peer)
+          this.handler?.peerDown(peer, 'lost')
+        }
+      this.post('ping')
+      this.tick()
+    }, this.pingMs)
+  }
+
+  private receive(m: unknown): void {
+    const h = this.handler
+    if (this.state !== 'open' || !h) return
+    if (!isEnvelope(m)) {
+      h.error(new Error(`broadcastChannel "${this.name}": ignored a message that is not an Understudy frame`))
+      return
+    }
+    if ((m.t !== undefined && m.t !== this.id) || m.f === this.id) return
+    if (m.k === 'bye') {
+      if (this.peers.delete(m.f)) h.peerDown(m.f, 'closed')
+      return
+    }
+    const known = this.peers.get(m.f)
+    if (known && known.inc !== m.i) {
+      // The same id came back as a new incarnation: it restarted without us noticing.
+      this.peers.delete(m.f)
+      h.peerDown(m.f, 'lost')
+    }
+    const p = this.peers.get(m.f)
+    if (p) p.seen = this.clock.now()
+    else {
+      this.peers.set(m.f, { inc: m.i, seen: this.clock.now() })
+      h.peerUp(m.f)
+      if (m.k !== 'here') this.post('here', m.f)
+    }
+    if (m.k === 'data') h.message(m.f, m.d as Uint8Array)
+  }
+}
