@@ -6,7 +6,9 @@
  * says when the other end dies, so this adapter adds a small envelope: each end
  * announces itself (`hello`, answered by `here`), says `bye` when it closes,
  * pings every `pingMs`, and declares a peer lost after `timeoutMs` of silence
- * (a crashed tab or a terminated worker). Loss is left to the replication layer.
+ * (a crashed tab or a terminated worker). In a page it also says goodbye on
+ * `pagehide`, so a closed tab is noticed at once rather than after the
+ * timeout. Loss is left to the replication layer.
  */
 import { defaultRandom, randomId, realClock, type Clock, type PeerId, type Random, type Transport, type TransportHandler } from '../src/index.js'
 
@@ -65,6 +67,11 @@ export class BroadcastChannelTransport implements Transport {
   private handler: TransportHandler | undefined
   private timer: unknown
   private state: 'new' | 'open' | 'closed' = 'new'
+  /** In a page: say goodbye when it is hidden for good (closed, navigated away), hello again if restored from the back/forward cache. */
+  private readonly onPageHide = () => this.post('bye')
+  private readonly onPageShow = (e: Event) => {
+    if ((e as Event & { persisted?: boolean }).persisted) this.post('hello')
+  }
 
   constructor(
     readonly name: string,
@@ -91,6 +98,10 @@ export class BroadcastChannelTransport implements Transport {
     channel.onmessageerror = () => handler.error(new Error(`broadcastChannel "${this.name}": a message could not be deserialized`))
     this.post('hello')
     this.tick()
+    if (typeof globalThis.addEventListener === 'function' && 'onpagehide' in globalThis) {
+      globalThis.addEventListener('pagehide', this.onPageHide)
+      globalThis.addEventListener('pageshow', this.onPageShow)
+    }
   }
 
   send(data: Uint8Array, to?: PeerId): void {
@@ -113,6 +124,10 @@ export class BroadcastChannelTransport implements Transport {
   private stop(): void {
     this.state = 'closed'
     this.clock.clearTimeout(this.timer)
+    if (typeof globalThis.removeEventListener === 'function') {
+      globalThis.removeEventListener('pagehide', this.onPageHide)
+      globalThis.removeEventListener('pageshow', this.onPageShow)
+    }
     if (this.channel) {
       this.channel.onmessage = null
       this.channel.close()
