@@ -80,7 +80,7 @@ describe('end to end over real transports', () => {
     await next(onS, offS, (m) => !!m.ready, 'the standby worker')
     const active = spawn('active')
     active.on('message', (m: Msg) => m.error && errors.push(m.error))
-    const done = await next((fn) => active.on('message', fn), (fn) => active.off('message', fn), (m) => !!m.done, 'the active worker to finish')
+    const done = await next<Msg>((fn) => active.on('message', fn), (fn) => active.off('message', fn), (m) => !!m.done, 'the active worker to finish')
     standby.postMessage({ cmd: 'dump' })
     const reply = await next(onS, offS, (m) => m.dump !== undefined, 'the standby dump')
     expect(reply.stats?.seq).toBe(done.seq)

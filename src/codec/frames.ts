@@ -1,5 +1,6 @@
-import { Decoder, Encoder } from 'cbor-x'
+import { Decoder } from 'cbor-x'
 import { ProtocolError } from '../errors.js'
+import { CborWriter } from './writer.js'
 import type { DeltaBody, SnapshotBody } from '../graph/wire.js'
 
 /** Bumped on any incompatible change to the frame layout. */
@@ -57,11 +58,11 @@ export interface CodecLimits {
 }
 export const DEFAULT_LIMITS: CodecLimits = { maxFrameBytes: 256 * 1024 * 1024 }
 
-const encoder = new Encoder({ useRecords: false, tagUint8Array: false, largeBigIntToFloat: false, pack: false })
+const writer = new CborWriter()
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: false })
 
 function write(parts: unknown[]): Uint8Array {
-  return encoder.encode(parts)
+  return writer.encode(parts)
 }
 
 export function writeHello(f: Omit<HelloFrame, 'type'>): Uint8Array {

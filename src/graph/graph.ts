@@ -478,11 +478,15 @@ export class Graph {
     try {
       if (changes.length % 2) throw new ProtocolError('TYPE', 'delta.changes', 'changes are id/payload pairs')
       const targets: Node[] = new Array(changes.length >> 1)
+      let at = 0
+      const where = () => `delta.changes[${at}]` // one closure per frame; read only to word an error
+      const incoming = this.incoming as Map<number, Node>
       for (let i = 0; i < changes.length; i += 2) {
         const id = changes[i]
-        const n = typeof id === 'number' ? (this.incoming?.get(id) ?? this.byId.get(id)) : undefined
+        const n = typeof id === 'number' ? (this.byId.get(id) ?? incoming.get(id)) : undefined
         if (!n) throw new ProtocolError('UNKNOWN_OBJECT', `delta.changes[${i}]`, `change to unknown object ${String(id)}`)
-        n.checkChange(changes[i + 1], () => `delta.changes[${i + 1}]`)
+        at = i + 1
+        n.checkChange(changes[i + 1], where)
         targets[i >> 1] = n
       }
       for (let i = 0; i < freed.length; i++)

@@ -1,0 +1,313 @@
+/**
+ * Per transport, in one run:
+ * - sync commit round trip (one small change, `await commit()`), p50/p99, beside
+ *   the raw transport's round trip for the same bytes (a delta-sized message out,
+ *   an ack-sized message back) and the time to encode that delta;
+ * - replicated property sets per second (batches of 10,000 sets, sync commit per
+ *   batch), beside the raw transport moving the same frames' bytes.
+ * Both nodes live in this process, so each figure includes both ends' work.
+ */
+import { createConnection, createServer, type Socket } from 'node:net'
+import { WebSocket, WebSocketServer } from 'ws'
+import { Understudy, type Transport } from '../src/index.js'
+import { writeDelta } from '../src/codec/frames.js'
+import { broadcastChannel } from '../adapters/broadcast-channel.js'
+import { tcp, type TcpTransport } from '../adapters/tcp.js'
+import { webSocket } from '../adapters/websocket/client.js'
+import { webSocketServer, type WebSocketServerTransport } from '../adapters/websocket/server.js'
+
+const RTT_SAMPLES = Number(process.env.RTT_SAMPLES ?? 2000)
+const BATCHES = Number(process.env.SET_BATCHES ?? 50)
+const PER_BATCH = 10_000
+
+interface Kind {
+  name: string
+  pair(): Promise<[Transport, Transport, () => Promise<void>]>
+  raw(): Promise<Raw>
+}
+
+/** A raw echo channel: `send` bytes one way, the far end answers with `reply` bytes. */
+interface Raw {
+  roundTrip(out: Uint8Array, back: Uint8Array): Promise<number>
+  stream(frames: Uint8Array[]): Promise<number>
+  close(): Promise<void>
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] as number
+
+async function commitRtt(a: Transport, b: Transport): Promise<{ p50: number; p99: number; frame: Uint8Array }> {
+  const active = await Understudy.start({ group: 'bench', transport: a, role: 'active' })
+  const standby = await Understudy.start({ group: 'bench', transport: b })
+  const root = active.register('r', { n: 0 })
+  await active.commit()
+  const times: number[] = []
+  for (let i = 0; i < RTT_SAMPLES + 200; i++) {
+    root.n = i
+    const t = performance.now()
+    await active.commit()
+    if (i >= 200) times.push(performance.now() - t)
+  }
+  if ((standby.root('r') as { n: number }).n !== RTT_SAMPLES + 199) throw new Error('standby did not converge')
+  await active.close()
+  await standby.close()
+  return { p50: pct(times, 0.5), p99: pct(times, 0.99), frame: writeDelta(1, 12345, [[], [], [1, ['n', 123456]], []]) }
+}
+
+async function setsPerSecond(a: Transport, b: Transport): Promise<{ rate: number; frames: Uint8Array[] }> {
+  const frames: Uint8Array[] = []
+  const send = a.send.bind(a)
+  a.send = (d, to) => {
+    if (d.length > 1000) frames.push(new Uint8Array(d))
+    return send(d, to)
+  }
+  const active = await Understudy.start({ group: 'bench', transport: a, role: 'active' })
+  const standby = await Understudy.start({ group: 'bench', transport: b })
+  const items = Array.from({ length: PER_BATCH }, (_, i) => ({ id: i, count: 0, name: '' }))
+  const root = active.register('r', { items })
+  await active.commit()
+  const held = Array.from({ length: PER_BATCH }, (_, i) => root.items[i] as { count: number; name: string })
+  const batch = async (b: number) => {
+    for (let i = 0; i < PER_BATCH; i++) {
+      const it = held[i] as { count: number; name: string }
+      if (i % 5 < 3) it.count = b * PER_BATCH + i
+      else it.name = `n${b}-${i}`
+    }
+    await active.commit()
+  }
+  // Untimed warm-up, so the JIT has optimised both ends before we measure.
+  for (let b = 0; b < BATCHES; b++) await batch(b)
+  frames.length = 0
+  const t = performance.now()
+  for (let b = 0; b < BATCHES; b++) await batch(b)
+  const ms = performance.now() - t
+  const last = (standby.root('r') as { items: { count: number }[] }).items[0]?.count
+  if (last !== (BATCHES - 1) * PER_BATCH) throw new Error(`standby did not converge (${last})`)
+  await active.close()
+  await standby.close()
+  return { rate: (BATCHES * PER_BATCH) / (ms / 1000), frames }
+}
+
+// ---- raw baselines ----------------------------------------------------------
+
+function rawBroadcastChannel(): Raw {
+  const name = `raw-${Math.random()}`
+  const a = new BroadcastChannel(name)
+  const b = new BroadcastChannel(name)
+  let reply: Uint8Array = new Uint8Array(1)
+  let expect = 0
+  let got = 0
+  let done: (() => void) | undefined
+  b.onmessage = (e: MessageEvent) => {
+    got++
+    if (got === expect) b.postMessage(reply)
+    void e
+  }
+  a.onmessage = () => done?.()
+  return {
+    async roundTrip(out, back) {
+      reply = back
+      const times: number[] = []
+      for (let i = 0; i < RTT_SAMPLES + 200; i++) {
+        got = 0
+        expect = 1
+        const t = performance.now()
+        await new Promise<void>((r) => ((done = r), a.postMessage(new Uint8Array(out))))
+        if (i >= 200) times.push(performance.now() - t)
+      }
+      return pct(times, 0.5)
+    },
+    async stream(frames) {
+      for (let round = 0; round < 2; round++) {
+        got = 0
+        expect = frames.length
+        const t = performance.now()
+        await new Promise<void>((r) => {
+          done = r
+          for (const f of frames) a.postMessage(new Uint8Array(f))
+        })
+        if (round) return performance.now() - t
+      }
+      return 0
+    },
+    async close() {
+      a.close()
+      b.close()
+    },
+  }
+}
+
+/** Length-prefixed raw frames over one socket pair (TCP), or message frames over one WebSocket pair. */
+async function rawSocket(kind: 'tcp' | 'ws'): Promise<Raw> {
+  let reply: Uint8Array = new Uint8Array(1)
+  let expect = 0
+  let got = 0
+  let done: (() => void) | undefined
+  let sendA: (d: Uint8Array) => void
+  let sendB: (d: Uint8Array) => void
+  let closeAll: () => Promise<void>
+  const onB = () => {
+    got++
+    if (got === expect) sendB(reply)
+  }
+  const onA = () => done?.()
+  const framed = (s: Socket, on: () => void) => {
+    let buf = Buffer.alloc(0)
+    s.on('data', (c: Buffer) => {
+      buf = (buf.length ? Buffer.concat([buf, c]) : c) as Buffer<ArrayBuffer>
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        buf = buf.subarray(4 + buf.readUInt32BE(0))
+        on()
+      }
+    })
+    return (d: Uint8Array) => {
+      const h = Buffer.allocUnsafe(4)
+      h.writeUInt32BE(d.length)
+      s.cork()
+      s.write(h)
+      s.write(d)
+      s.uncork()
+    }
+  }
+  if (kind === 'tcp') {
+    let serverSide: Socket | undefined
+    const server = createServer({ noDelay: true }, (s) => {
+      serverSide = s
+      sendB = framed(s, onB)
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const client = createConnection({ port: (server.address() as { port: number }).port, host: '127.0.0.1', noDelay: true })
+    await new Promise((r) => client.once('connect', r))
+    sendA = framed(client, onA)
+    while (!serverSide) await new Promise((r) => setImmediate(r))
+    closeAll = async () => {
+      client.destroy()
+      serverSide?.destroy()
+      await new Promise<void>((r) => server.close(() => r()))
+    }
+  } else {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+    await new Promise((r) => wss.once('listening', r))
+    const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r))
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`)
+    await new Promise((r) => client.once('open', r))
+    const s = await serverSide
+    s.on('message', onB)
+    client.on('message', onA)
+    sendA = (d) => client.send(d)
+    sendB = (d) => s.send(d)
+    closeAll = async () => {
+      client.terminate()
+      s.terminate()
+      await new Promise<void>((r) => wss.close(() => r()))
+    }
+  }
+  return {
+    async roundTrip(out, back) {
+      reply = back
+      const times: number[] = []
+      for (let i = 0; i < RTT_SAMPLES + 200; i++) {
+        got = 0
+        expect = 1
+        const t = performance.now()
+        await new Promise<void>((r) => ((done = r), sendA(out)))
+        if (i >= 200) times.push(performance.now() - t)
+      }
+      return pct(times, 0.5)
+    },
+    async stream(frames) {
+      for (let round = 0; round < 2; round++) {
+        got = 0
+        expect = frames.length
+        const t = performance.now()
+        await new Promise<void>((r) => {
+          done = r
+          for (const f of frames) sendA(f)
+        })
+        if (round) return performance.now() - t
+      }
+      return 0
+    },
+    close: () => closeAll(),
+  }
+}
+
+const KINDS: Kind[] = [
+  {
+    name: 'broadcast-channel',
+    async pair() {
+      const name = `bench-${Math.random()}`
+      return [broadcastChannel(name, { id: 'a' }), broadcastChannel(name, { id: 'b' }), async () => {}]
+    },
+    raw: async () => rawBroadcastChannel(),
+  },
+  {
+    name: 'tcp',
+    async pair() {
+      const a = tcp({ id: 'a', listen: { port: 0 } })
+      await a.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
+      const port = a.port as number
+      await a.close()
+      return [tcp({ id: 'a', listen: { port } }), tcp({ id: 'b', connect: { port } }), async () => {}]
+    },
+    raw: () => rawSocket('tcp'),
+  },
+  {
+    name: 'websocket',
+    async pair() {
+      const s = webSocketServer({ id: 'a', port: 0 })
+      await s.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
+      const port = (s as WebSocketServerTransport).port as number
+      await s.close()
+      return [webSocketServer({ id: 'a', port }), webSocket(`ws://127.0.0.1:${port}`, { id: 'b' }), async () => {}]
+    },
+    raw: () => rawSocket('ws'),
+  },
+]
+void (null as unknown as TcpTransport)
+
+function encodeMicros(frame: Uint8Array): number {
+  const body: Parameters<typeof writeDelta>[2] = [[], [], [1, ['n', 123456]], []]
+  const n = 20_000
+  const t = performance.now()
+  for (let i = 0; i < n; i++) writeDelta(1, i, body)
+  void frame
+  return ((performance.now() - t) / n) * 1000
+}
+
+export interface TransportFigures {
+  name: string
+  p50: number
+  p99: number
+  rawRtt: number
+  encodeUs: number
+  setsPerSec: number
+  rawBytesPerSec: number
+  rawSetsPerSec: number
+}
+
+/** Measures one transport in this process (run in a fresh process per round by `runTransports`). */
+export async function measureTransport(name: string): Promise<TransportFigures> {
+  const k = KINDS.find((x) => x.name === name)
+  if (!k) throw new Error(`unknown transport ${name}`)
+  const [a1, b1] = await k.pair()
+  const rtt = await commitRtt(a1, b1)
+  const [a2, b2] = await k.pair()
+  const sets = await setsPerSecond(a2, b2)
+  const raw = await k.raw()
+  const rawRtt = await raw.roundTrip(rtt.frame, new Uint8Array(7))
+  const rawMs = await raw.stream(sets.frames)
+  await raw.close()
+  const bytes = sets.frames.reduce((s, f) => s + f.length, 0)
+  return {
+    name,
+    p50: rtt.p50,
+    p99: rtt.p99,
+    rawRtt,
+    encodeUs: encodeMicros(rtt.frame),
+    setsPerSec: sets.rate,
+    rawBytesPerSec: bytes / (rawMs / 1000),
+    rawSetsPerSec: (BATCHES * PER_BATCH) / (rawMs / 1000),
+  }
+}
+
+export const TRANSPORTS = KINDS.map((k) => k.name)
