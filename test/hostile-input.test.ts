@@ -110,7 +110,7 @@ describe('invariant 5 — bad input is an error, never a crash or a corruption',
     let rejected = 0
     let accepted = 0
     for (const bytes of samples.slice(1)) {
-      for (let k = 0; k < 24; k++) {
+      for (let k = 0; k < 48; k++) {
         const before = fingerprint(victim)
         let frame
         try {

@@ -1,5 +1,5 @@
-import { Decoder } from 'cbor-x'
 import { ProtocolError } from '../errors.js'
+import { CborError, CborReader } from './reader.js'
 import { CborWriter } from './writer.js'
 import type { DeltaBody, SnapshotBody } from '../graph/wire.js'
 
@@ -59,7 +59,7 @@ export interface CodecLimits {
 export const DEFAULT_LIMITS: CodecLimits = { maxFrameBytes: 256 * 1024 * 1024 }
 
 const writer = new CborWriter()
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: false })
+const reader = new CborReader()
 
 function write(parts: unknown[]): Uint8Array {
   return writer.encode(parts)
@@ -106,11 +106,10 @@ export function readFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMIT
   if (bytes.length === 0) throw new ProtocolError('TRUNCATED', 'frame', 'empty frame')
   let raw: unknown
   try {
-    raw = decoder.decode(bytes)
+    raw = reader.decode(bytes)
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err)
-    const truncated = /end of|unexpected end|Data read, but end|out of range|outside the bounds/i.test(msg)
-    throw new ProtocolError(truncated ? 'TRUNCATED' : 'MALFORMED', 'frame', `undecodable CBOR (${msg.slice(0, 120)})`)
+    if (!(err instanceof CborError)) throw err
+    throw new ProtocolError(err.truncated ? 'TRUNCATED' : 'MALFORMED', 'frame', `undecodable CBOR (${err.message})`)
   }
   const f = list(raw, 'frame')
   if (f[0] !== PROTOCOL_VERSION)

@@ -133,22 +133,30 @@ export class CborWriter {
 
   private string(s: string): void {
     const n = s.length
-    // ASCII fast path: one byte per character, header sized by the length.
-    this.room(5 + n * 3)
-    let ascii = true
-    for (let i = 0; i < n; i++)
-      if (s.charCodeAt(i) > 0x7f) {
-        ascii = false
-        break
-      }
-    if (ascii) {
-      this.head(0x60, n)
+    this.room(9 + n * 3)
+    if (n < 24) {
+      // One pass for short ASCII: the length is the byte count; fall back at the first wider character.
       const b = this.buf
-      let p = this.pos
-      for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i)
+      const at = this.pos
+      let p = at + 1
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c > 0x7f) return this.utf8(s)
+        b[p++] = c
+      }
+      b[at] = 0x60 | n
       this.pos = p
       return
     }
+    for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return this.utf8(s)
+    this.head(0x60, n)
+    const b = this.buf
+    let p = this.pos
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i)
+    this.pos = p
+  }
+
+  private utf8(s: string): void {
     const bytes = encoder.encode(s)
     this.head(0x60, bytes.length)
     this.room(bytes.length)

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { Decoder, Encoder } from 'cbor-x'
 import { describe, expect, it } from 'vitest'
+import { CborReader, CborError } from '../src/codec/reader.js'
 import { CborWriter } from '../src/codec/writer.js'
 
 const cbor = new Encoder({ useRecords: false, tagUint8Array: false, largeBigIntToFloat: false, pack: false })
@@ -59,5 +60,60 @@ describe('CborWriter', () => {
   it('refuses values a frame never holds', () => {
     expect(() => new CborWriter().encode([{}])).toThrow(TypeError)
     expect(() => new CborWriter().encode(new Map())).toThrow(/cannot encode \[object Map\]/)
+  })
+})
+
+describe('CborReader', () => {
+  it('decodes what the writer writes to the same value cbor-x decodes', () => {
+    fc.assert(
+      fc.property(frameValue, (v) => {
+        const bytes = new CborWriter(16).encode(v)
+        expect(new CborReader().decode(bytes)).toEqual(decoder.decode(bytes))
+      }),
+      { seed: 5, numRuns: 3000 },
+    )
+  })
+
+  it('never accepts what cbor-x reads differently: on random and mutated bytes it agrees or refuses', () => {
+    const reader = new CborReader()
+    const samples = fc.sample(frameValue, { seed: 6, numRuns: 300 }).map((v) => new CborWriter(16).encode(v))
+    fc.assert(
+      fc.property(fc.nat(samples.length - 1), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }), fc.nat(), (i, flips, cut) => {
+        const bytes = new Uint8Array(samples[i] as Uint8Array)
+        for (const [at, v] of flips) if (bytes.length) bytes[at % bytes.length] = v
+        const input = bytes.subarray(0, bytes.length ? cut % (bytes.length + 1) : 0)
+        let ours: unknown
+        try {
+          ours = reader.decode(input)
+        } catch (err) {
+          expect(err).toBeInstanceOf(CborError)
+          return
+        }
+        expect(ours).toEqual(decoder.decode(input))
+      }),
+      { seed: 7, numRuns: 20_000 },
+    )
+  })
+
+  it('refuses maps, foreign tags, indefinite lengths, lying lengths and trailing bytes', () => {
+    const r = new CborReader()
+    const bad = (hex: string, truncated: boolean) => {
+      let err: unknown
+      try {
+        r.decode(Buffer.from(hex, 'hex'))
+      } catch (e) {
+        err = e
+      }
+      expect(err, hex).toBeInstanceOf(CborError)
+      expect((err as CborError).truncated, hex).toBe(truncated)
+    }
+    bad('a0', false) // {}
+    bad('c1 00'.replace(' ', ''), false) // tag 1 (a date)
+    bad('9f01ff', false) // indefinite array
+    bad('9affffffff', true) // 4 billion items promised, none given
+    bad('0000', false) // trailing byte
+    bad('7a00100000', true) // a 1 MB string that is not there
+    bad('8' + '1'.repeat(1) + '8181818181818181818181818181818181818181818181818181818181818181818100', false) // too deep
+    expect(r.decode(Buffer.from('f93e00', 'hex'))).toBe(1.5) // half-precision float
   })
 })
