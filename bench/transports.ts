@@ -92,146 +92,136 @@ async function setsPerSecond(a: Transport, b: Transport): Promise<{ rate: number
 
 // ---- raw baselines ----------------------------------------------------------
 
-function rawBroadcastChannel(): Raw {
-  const name = `raw-${Math.random()}`
-  const a = new BroadcastChannel(name)
-  const b = new BroadcastChannel(name)
+/** The bare ends of a transport: A sends, B counts and answers. */
+interface Wire {
+  sendA(d: Uint8Array): void
+  sendB(d: Uint8Array): void
+  /** Calls `onA` for each message at A and `onB` for each at B. */
+  listen(onA: () => void, onB: () => void): void
+  close(): Promise<void>
+}
+
+/** Round trips (B answers each message) and streams (B answers the last) over a wire. */
+function harness(wire: Wire): Raw {
   let reply: Uint8Array = new Uint8Array(1)
   let expect = 0
   let got = 0
   let done: (() => void) | undefined
-  b.onmessage = (e: MessageEvent) => {
-    got++
-    if (got === expect) b.postMessage(reply)
-    void e
-  }
-  a.onmessage = () => done?.()
+  wire.listen(
+    () => done?.(),
+    () => {
+      if (++got === expect) wire.sendB(reply)
+    },
+  )
+  const exchange = (frames: Uint8Array[]) =>
+    new Promise<void>((r) => {
+      got = 0
+      expect = frames.length
+      done = r
+      for (const f of frames) wire.sendA(f)
+    })
   return {
     async roundTrip(out, back) {
       reply = back
       const times: number[] = []
       for (let i = 0; i < RTT_SAMPLES + RTT_WARMUP; i++) {
-        got = 0
-        expect = 1
         const t = performance.now()
-        await new Promise<void>((r) => ((done = r), a.postMessage(new Uint8Array(out))))
+        await exchange([out])
         if (i >= RTT_WARMUP) times.push(performance.now() - t)
       }
       return pct(times, 0.5)
     },
     async stream(frames) {
-      for (let round = 0; round < 2; round++) {
-        got = 0
-        expect = frames.length
-        const t = performance.now()
-        await new Promise<void>((r) => {
-          done = r
-          for (const f of frames) a.postMessage(new Uint8Array(f))
-        })
-        if (round) return performance.now() - t
-      }
-      return 0
+      await exchange(frames) // warm-up round
+      const t = performance.now()
+      await exchange(frames)
+      return performance.now() - t
+    },
+    close: () => wire.close(),
+  }
+}
+
+function rawBroadcastChannel(): Raw {
+  const name = `raw-${Math.random()}`
+  const a = new BroadcastChannel(name)
+  const b = new BroadcastChannel(name)
+  return harness({
+    sendA: (d) => a.postMessage(new Uint8Array(d)),
+    sendB: (d) => b.postMessage(new Uint8Array(d)),
+    listen(onA, onB) {
+      a.onmessage = onA
+      b.onmessage = onB
     },
     async close() {
       a.close()
       b.close()
     },
+  })
+}
+
+/** Length-prefixed writes on a socket, calling `on` per complete message. */
+function framed(s: Socket, on: () => void): (d: Uint8Array) => void {
+  let buf = Buffer.alloc(0)
+  s.on('data', (c: Buffer) => {
+    buf = (buf.length ? Buffer.concat([buf, c]) : c) as Buffer<ArrayBuffer>
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      buf = buf.subarray(4 + buf.readUInt32BE(0))
+      on()
+    }
+  })
+  return (d) => {
+    const h = Buffer.allocUnsafe(4)
+    h.writeUInt32BE(d.length)
+    s.cork()
+    s.write(h)
+    s.write(d)
+    s.uncork()
   }
 }
 
-/** Length-prefixed raw frames over one socket pair (TCP), or message frames over one WebSocket pair. */
+/** One socket pair: length-prefixed frames over TCP, or messages over WebSocket. */
 async function rawSocket(kind: 'tcp' | 'ws'): Promise<Raw> {
-  let reply: Uint8Array = new Uint8Array(1)
-  let expect = 0
-  let got = 0
-  let done: (() => void) | undefined
-  let sendA: (d: Uint8Array) => void
-  let sendB: (d: Uint8Array) => void
-  let closeAll: () => Promise<void>
-  const onB = () => {
-    got++
-    if (got === expect) sendB(reply)
-  }
-  const onA = () => done?.()
-  const framed = (s: Socket, on: () => void) => {
-    let buf = Buffer.alloc(0)
-    s.on('data', (c: Buffer) => {
-      buf = (buf.length ? Buffer.concat([buf, c]) : c) as Buffer<ArrayBuffer>
-      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
-        buf = buf.subarray(4 + buf.readUInt32BE(0))
-        on()
-      }
-    })
-    return (d: Uint8Array) => {
-      const h = Buffer.allocUnsafe(4)
-      h.writeUInt32BE(d.length)
-      s.cork()
-      s.write(h)
-      s.write(d)
-      s.uncork()
-    }
-  }
+  const relay = { a: () => {}, b: () => {} }
   if (kind === 'tcp') {
-    let serverSide: Socket | undefined
-    const server = createServer({ noDelay: true }, (s) => {
-      serverSide = s
-      sendB = framed(s, onB)
-    })
+    const server = createServer({ noDelay: true })
+    const accepted = new Promise<Socket>((r) => server.once('connection', r))
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     const client = createConnection({ port: (server.address() as { port: number }).port, host: '127.0.0.1', noDelay: true })
     await new Promise((r) => client.once('connect', r))
-    sendA = framed(client, onA)
-    while (!serverSide) await new Promise((r) => setImmediate(r))
-    closeAll = async () => {
-      client.destroy()
-      serverSide?.destroy()
-      await new Promise<void>((r) => server.close(() => r()))
-    }
-  } else {
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
-    await new Promise((r) => wss.once('listening', r))
-    const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r))
-    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`)
-    await new Promise((r) => client.once('open', r))
-    const s = await serverSide
-    s.on('message', onB)
-    client.on('message', onA)
-    sendA = (d) => client.send(d)
-    sendB = (d) => s.send(d)
-    closeAll = async () => {
+    const side = await accepted
+    side.setNoDelay(true)
+    const sendA = framed(client, () => relay.a())
+    const sendB = framed(side, () => relay.b())
+    return harness({
+      sendA,
+      sendB,
+      listen: (onA, onB) => Object.assign(relay, { a: onA, b: onB }),
+      async close() {
+        client.destroy()
+        side.destroy()
+        await new Promise<void>((r) => server.close(() => r()))
+      },
+    })
+  }
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await new Promise((r) => wss.once('listening', r))
+  const accepted = new Promise<WebSocket>((r) => wss.once('connection', r))
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`)
+  await new Promise((r) => client.once('open', r))
+  const side = await accepted
+  return harness({
+    sendA: (d) => client.send(d),
+    sendB: (d) => side.send(d),
+    listen(onA, onB) {
+      client.on('message', onA)
+      side.on('message', onB)
+    },
+    async close() {
       client.terminate()
-      s.terminate()
+      side.terminate()
       await new Promise<void>((r) => wss.close(() => r()))
-    }
-  }
-  return {
-    async roundTrip(out, back) {
-      reply = back
-      const times: number[] = []
-      for (let i = 0; i < RTT_SAMPLES + RTT_WARMUP; i++) {
-        got = 0
-        expect = 1
-        const t = performance.now()
-        await new Promise<void>((r) => ((done = r), sendA(out)))
-        if (i >= RTT_WARMUP) times.push(performance.now() - t)
-      }
-      return pct(times, 0.5)
     },
-    async stream(frames) {
-      for (let round = 0; round < 2; round++) {
-        got = 0
-        expect = frames.length
-        const t = performance.now()
-        await new Promise<void>((r) => {
-          done = r
-          for (const f of frames) sendA(f)
-        })
-        if (round) return performance.now() - t
-      }
-      return 0
-    },
-    close: () => closeAll(),
-  }
+  })
 }
 
 const KINDS: Kind[] = [
