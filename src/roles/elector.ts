@@ -1,0 +1,137 @@
+import type { Clock } from '../clock.js'
+import { ConfigError } from '../errors.js'
+import type { LeaseRow, LeaseStore } from './lease.js'
+
+/** Heartbeat timing: interval I and timeout T, with T > 2·I. */
+export interface HeartbeatOptions {
+  intervalMs: number
+  timeoutMs: number
+}
+
+/** Throws {@link ConfigError} unless I > 0 and T > 2·I. */
+export function checkHeartbeat(h: HeartbeatOptions): void {
+  if (!(h.intervalMs > 0)) throw new ConfigError(`heartbeat.intervalMs must be positive (got ${h.intervalMs})`)
+  if (!(h.timeoutMs > 2 * h.intervalMs))
+    throw new ConfigError(
+      `heartbeat.timeoutMs (${h.timeoutMs}) must exceed 2 × intervalMs (${2 * h.intervalMs}): a holder renews every I and must be able to miss one beat without losing the lease`,
+    )
+}
+
+export interface ElectorEvents {
+  /** This node now holds the role, under `epoch`. */
+  elected(epoch: number): void
+  /** This node no longer holds the role (lost, refused, or could not confirm in time). */
+  demoted(reason: string): void
+  /** Whether this node may take the role now (a standby without state should let one with state win). */
+  eligible?(): boolean
+}
+
+/**
+ * Leader election over a heartbeat table. Every I, a follower reads the row
+ * and, when it has expired, tries to take it over (passing the expired row it
+ * saw); the holder renews it (passing the row it last wrote). A refused
+ * renewal, or no confirmed renewal for T − I, demotes the holder at once: by
+ * then another node may legitimately take over at T.
+ */
+export class Elector {
+  private seen: LeaseRow | undefined
+  private leader = false
+  private timer: unknown
+  private watchdog: unknown
+  private busy = false
+  private running = false
+  /** While true the elector does nothing, as if its thread were frozen (tests of hung nodes). */
+  frozen = false
+
+  constructor(
+    private readonly uuid: string,
+    private readonly role: string,
+    private readonly store: LeaseStore,
+    private readonly clock: Clock,
+    private readonly heartbeat: HeartbeatOptions,
+    private readonly events: ElectorEvents,
+  ) {
+    checkHeartbeat(heartbeat)
+  }
+
+  /** True while this node holds the role (and has confirmed it within T − I). */
+  get isLeader(): boolean {
+    return this.leader
+  }
+
+  /** The epoch of the row this node last read or wrote. */
+  get epoch(): number {
+    return this.seen?.epoch ?? 0
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.tick()
+  }
+
+  /** Stops heartbeating. A leader stops being one at once (its lease then expires after T). */
+  stop(reason = 'stopped'): void {
+    this.running = false
+    this.clock.clearTimeout(this.timer)
+    if (this.leader) this.lose(reason)
+  }
+
+  /** Beats every I, whatever the store's latency: a beat still in flight makes the next one skip. */
+  private tick(): void {
+    if (!this.running) return
+    this.timer = this.clock.setTimeout(() => this.tick(), this.heartbeat.intervalMs)
+    if (this.frozen || this.busy) return
+    this.busy = true
+    void this.beat().finally(() => (this.busy = false))
+  }
+
+  private lose(reason: string): void {
+    this.clock.clearTimeout(this.watchdog)
+    if (!this.leader) return
+    this.leader = false
+    this.events.demoted(reason)
+  }
+
+  /**
+   * A renewal sent at `sent` must be confirmed by sent + T − I, or the holder
+   * steps down then. Renewals go out every I, so that deadline is at most the
+   * last confirmed renewal + T: never later than the moment another node may
+   * take the expired lease (strictly after T by the store's clock).
+   */
+  private arm(sent: number): void {
+    const { intervalMs, timeoutMs } = this.heartbeat
+    this.clock.clearTimeout(this.watchdog)
+    this.watchdog = this.clock.setTimeout(() => this.lose('could not confirm the lease within T − I'), sent + timeoutMs - intervalMs - this.clock.now())
+  }
+
+  private async beat(): Promise<void> {
+    const { timeoutMs } = this.heartbeat
+    if (this.leader) {
+      this.arm(this.clock.now())
+      const row = await this.store.updateHeartbeat(this.uuid, this.role, this.seen, timeoutMs)
+      if (!this.leader || !this.running || this.frozen) return
+      if (!row) {
+        this.seen = await this.store.read(this.role)
+        return this.lose('the lease was refused: another node holds it')
+      }
+      this.seen = row
+      this.clock.clearTimeout(this.watchdog)
+      return
+    }
+    const cur = await this.store.read(this.role)
+    if (!this.running || this.frozen) return
+    this.seen = cur
+    // Only an expired row may be taken; a restarted node never reclaims its own fresh row (it has lost its state).
+    const expired = !cur || this.store.now() - cur.lastSeen > timeoutMs
+    if (!expired || !(this.events.eligible?.() ?? true)) return
+    const sent = this.clock.now()
+    const row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs)
+    if (!row || !this.running || this.frozen) return
+    this.seen = row
+    // A takeover confirmed too late is not trusted: the next beat will try again.
+    if (this.clock.now() - sent > timeoutMs - this.heartbeat.intervalMs) return
+    this.leader = true
+    this.events.elected(row.epoch)
+  }
+}

@@ -1,0 +1,104 @@
+import type { Clock } from '../clock.js'
+
+/**
+ * One row of the heartbeat table: who holds a role, under which fencing
+ * epoch, and when (by the store's own clock) the holder last confirmed.
+ */
+export interface LeaseRow {
+  holder: string
+  /** Fencing token: one higher every time the holder changes. */
+  epoch: number
+  /** The store's clock, in ms, at the holder's last confirmed heartbeat. */
+  lastSeen: number
+}
+
+/**
+ * The heartbeat table behind leader election. Every method is atomic with
+ * respect to the others (a store serialises its own writers).
+ *
+ * `updateHeartbeat(uuid, role, seen, T)` implements optimistic concurrency:
+ * `seen` is the row the caller last read (or wrote), `undefined` for none.
+ * The write is accepted when
+ * - there is no row and the caller saw none; or
+ * - the row has expired (store clock − lastSeen > T) and the caller saw exactly
+ *   that row (it knows it is taking over an expired lease); or
+ * - the caller holds the row and `seen.lastSeen` matches (nobody wrote since).
+ * Otherwise it is refused and returns `undefined`. A holder change increments
+ * the epoch; a renewal keeps it.
+ */
+export interface LeaseStore {
+  /** The store's clock, ms. Freshness is always judged by this clock, never the caller's. */
+  now(): number
+  /** The row for `role`, if any. */
+  read(role: string): Promise<LeaseRow | undefined>
+  /** See the interface comment. Resolves to the new row, or `undefined` when refused. */
+  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined>
+  /** The holder of `role` while its row is fresh by the store's clock, else `undefined`. */
+  getPrimary(role: string, timeoutMs: number): Promise<string | undefined>
+  /** Removes every row (administration, tests). A holder finds out at its next heartbeat and demotes. */
+  clear(): Promise<void>
+}
+
+/** Decides an `updateHeartbeat` against the stored row; shared by every store so they agree exactly. */
+export function decideHeartbeat(
+  stored: LeaseRow | undefined,
+  uuid: string,
+  seen: LeaseRow | undefined,
+  now: number,
+  timeoutMs: number,
+): LeaseRow | undefined {
+  if (!stored) return seen === undefined ? { holder: uuid, epoch: 1, lastSeen: now } : undefined
+  if (!seen) return undefined
+  const same = seen.holder === stored.holder && seen.epoch === stored.epoch && seen.lastSeen === stored.lastSeen
+  if (stored.holder === uuid && same) return { holder: uuid, epoch: stored.epoch, lastSeen: now }
+  if (now - stored.lastSeen > timeoutMs && same) return { holder: uuid, epoch: stored.epoch + 1, lastSeen: now }
+  return undefined
+}
+
+/**
+ * The heartbeat table in memory: for tests and for nodes of one process. The
+ * store has its own clock (inject a `VirtualClock` to drive expiry), and can
+ * delay its replies to model a slow store.
+ */
+export class MemoryLeaseStore implements LeaseStore {
+  private readonly rows = new Map<string, LeaseRow>()
+  /** Delay before each reply, in ms of the store's clock (0: reply in a microtask). */
+  replyDelayMs = 0
+
+  constructor(private readonly clock: Clock) {}
+
+  now(): number {
+    return this.clock.now()
+  }
+
+  read(role: string): Promise<LeaseRow | undefined> {
+    return this.reply(() => {
+      const r = this.rows.get(role)
+      return r && { ...r }
+    })
+  }
+
+  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
+    // Decided when the request reaches the store; the reply may then be delayed.
+    const next = decideHeartbeat(this.rows.get(role), uuid, seen, this.clock.now(), timeoutMs)
+    if (next) this.rows.set(role, next)
+    return this.reply(() => next && { ...next })
+  }
+
+  getPrimary(role: string, timeoutMs: number): Promise<string | undefined> {
+    return this.reply(() => {
+      const r = this.rows.get(role)
+      return r && this.clock.now() - r.lastSeen <= timeoutMs ? r.holder : undefined
+    })
+  }
+
+  async clear(): Promise<void> {
+    this.rows.clear()
+  }
+
+  private reply<T>(value: () => T): Promise<T> {
+    if (!this.replyDelayMs) return Promise.resolve(value())
+    const v = value()
+    return new Promise((resolve) => this.clock.setTimeout(() => resolve(v), this.replyDelayMs))
+  }
+}
