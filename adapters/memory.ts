@@ -225,6 +225,11 @@ export class MemoryTransport implements Transport {
     }
   }
 
+  /** Disappears without a goodbye, as a crash would: peers see it lost. */
+  abort(): void {
+    this.network.kill(this.id)
+  }
+
   /** @internal */
   markDead(): void {
     this.state = 'closed'

@@ -6,6 +6,8 @@ import { Graph } from './graph/graph.js'
 import type { ClassList } from './graph/kinds.js'
 import type { DeltaBody, SnapshotBody } from './graph/wire.js'
 import { Mirror } from './replication/mirror.js'
+import { Elector, checkHeartbeat, type HeartbeatOptions } from './roles/elector.js'
+import type { LeaseStore } from './roles/lease.js'
 import { DEFAULT_LOG, Primary, type LogLimits } from './replication/primary.js'
 import type { PeerId, Transport, TransportHandler } from './transport.js'
 
@@ -26,10 +28,17 @@ export interface UnderstudyOptions {
   /** How frames reach the other nodes (see `understudy-ha/adapters/*`). */
   transport: Transport
   /**
-   * The role to start in. Default `'standby'`. (Election by heartbeat and lease
-   * builds on this; until then one node is started as `'active'` explicitly.)
+   * The role to start in, when there is no `lease`: `'active'` or `'standby'`
+   * (default). With a `lease`, leave it out: nodes elect the active themselves.
    */
   role?: 'active' | 'standby'
+  /**
+   * The heartbeat table that elects the active (see `LeaseStore`). Every node
+   * of the group must use the same store. The lease's epoch is the fencing token.
+   */
+  lease?: LeaseStore
+  /** Election timing: heartbeat interval I and timeout T, with T > 2·I (default 100 / 400 ms). */
+  heartbeat?: Partial<HeartbeatOptions>
   /** Epoch of an explicitly started active (default 1). */
   epoch?: number
   /** Default commit mode (default `'sync'`). */
@@ -84,11 +93,17 @@ export interface Stats {
   acked: number
   /** Full snapshots this node has applied (standby): the first sync plus every resync. */
   snapshots: number
+  /**
+   * The loss window (active): batches not yet acknowledged by every standby —
+   * what an async-mode user would lose if this node died now. 0 when all are safe.
+   */
+  unackedSeq: number
 }
 
 interface Member {
   role: Role
   epoch: number
+  seq: number
 }
 
 /**
@@ -117,6 +132,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private flushScheduled = false
   private lastSend: void | Promise<void> = undefined
   private retransmitTimer: unknown = undefined
+  private elector: Elector | undefined
   private closed = false
 
   /** This node's id, as its peers see it. */
@@ -141,6 +157,16 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.graph.addClasses(o.classes)
     if (o.role === 'active') this.becomeActive(o.epoch ?? 1, 0, false)
     else this.becomeStandby('this node is a standby', false)
+    if (o.lease)
+      this.elector = new Elector(this.nodeId, this.group, o.lease, this.clock, { ...DEFAULT_HEARTBEAT, ...o.heartbeat }, {
+        elected: (epoch) => this.onElected(epoch),
+        demoted: (reason) => this.onDemoted(reason),
+        eligible: () => this.eligible(),
+        // Standbys tell their peers how far they got, so the most up-to-date one wins the next election.
+        beat: () => {
+          if (this.mirror && !this.closed) this.broadcastHello()
+        },
+      })
   }
 
   /**
@@ -152,6 +178,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     const ha = new Understudy(options)
     await options.transport.open(ha.handler)
     ha.broadcastHello()
+    ha.elector?.start()
     return ha
   }
 
@@ -226,6 +253,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
    */
   promote(): void {
     if (this.closed) throw new ClosedError('promote')
+    if (this.elector) throw new ConfigError('promote(): this node is elected through its lease; the lease decides who is active')
     if (this.primary) return
     const m = this.mirror as Mirror
     const epoch = Math.max(this.highestEpoch, m.epoch) + 1
@@ -236,13 +264,15 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   stats(): Stats {
     return {
       role: this.currentRole,
-      epoch: this.epoch,
+      // A standby reports the epoch of the state it holds, so peers can compare positions.
+      epoch: this.primary?.epoch ?? (this.mirror?.synced ? this.mirror.epoch : 0),
       seq: this.primary?.seq ?? this.mirror?.seq ?? -1,
       objects: this.graph.byId.size,
       roots: this.roots,
       standbys: this.primary?.standbys ?? 0,
       acked: this.primary?.ackedByAll ?? -1,
       snapshots: this.snapshotsApplied,
+      unackedSeq: this.primary ? this.primary.seq - Math.max(0, this.primary.ackedByAll) : 0,
     }
   }
 
@@ -250,6 +280,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   async close(): Promise<void> {
     if (this.closed) return
     if (this.primary) this.flush()
+    // Give the lease up first, so a standby takes over at its next beat instead of after T.
+    await this.elector?.resign('the node closed')
     this.closed = true
     this.clock.clearTimeout(this.retransmitTimer)
     this.primary?.abandon('the node closed')
@@ -262,7 +294,56 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     await this.transport.close()
   }
 
+  /**
+   * Stops this node as a crash would, for drills and tests: no goodbye to
+   * peers, no lease release (it expires after T), pending commits rejected.
+   * The transport is closed if it has no `abort()` of its own.
+   */
+  async abort(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.elector?.stop('aborted')
+    this.clock.clearTimeout(this.retransmitTimer)
+    this.primary?.abandon('the node was aborted')
+    this.mirror?.dispose()
+    this.primary = undefined
+    this.mirror = undefined
+    this.graph.demote('this node was aborted')
+    this.currentRole = 'stopped'
+    const t = this.transport as Transport & { abort?: () => void | Promise<void> }
+    await (t.abort ? t.abort() : t.close())
+  }
+
   // ---- roles --------------------------------------------------------------
+
+  private onElected(epoch: number): void {
+    if (this.closed || this.primary) return
+    const m = this.mirror as Mirror
+    this.becomeActive(epoch, m.synced ? m.seq : 0, true)
+  }
+
+  private onDemoted(reason: string): void {
+    if (this.closed || !this.primary) return
+    this.becomeStandby(`this node lost its lease (${reason})`, true)
+  }
+
+  /**
+   * Only the most up-to-date standby takes an expired lease: one that knows of
+   * a standby further along (higher epoch, then higher seq; ties to the lower
+   * node id) lets it win. Sync commits are acknowledged by every connected
+   * standby, so the winner holds every acknowledged write.
+   */
+  private eligible(): boolean {
+    const m = this.mirror
+    if (!m) return false
+    const mine: [number, number] = [m.synced ? m.epoch : 0, m.seq]
+    for (const [peer, p] of this.members) {
+      if (p.role !== 'standby') continue
+      const theirs: [number, number] = [p.seq >= 0 ? p.epoch : 0, p.seq]
+      if (theirs[0] > mine[0] || (theirs[0] === mine[0] && (theirs[1] > mine[1] || (theirs[1] === mine[1] && peer < this.nodeId)))) return false
+    }
+    return true
+  }
 
   private becomeActive(epoch: number, seq: number, announce: boolean): void {
     this.mirror?.dispose()
@@ -341,7 +422,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private onHello(from: PeerId, group: string, role: Role, epoch: number, seq: number): void {
     if (group !== this.group) return
     const known = this.members.get(from)
-    this.members.set(from, { role, epoch })
+    this.members.set(from, { role, epoch, seq })
     if (!known) {
       this.send(this.hello(), from)
       this.emit('peer', { peer: from, up: true, role })
@@ -438,7 +519,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     m.advance(epoch, seq)
     m.needFull = false
-    if (snapshot) this.snapshotsApplied++
+    if (snapshot) {
+      this.snapshotsApplied++
+      // Tell peers this node now holds state: a node without any lets it win the next election.
+      this.broadcastHello()
+    }
     this.highestEpoch = Math.max(this.highestEpoch, epoch)
     for (const name of roots) this.emit('root', { name })
     this.emit('change', { epoch, seq, snapshot })
@@ -492,7 +577,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       group: this.group,
       node: this.nodeId,
       role: this.currentRole,
-      epoch: this.epoch,
+      // A standby reports the epoch of the state it holds, so peers can compare positions.
+      epoch: this.primary?.epoch ?? (this.mirror?.synced ? this.mirror.epoch : 0),
       seq: this.primary?.seq ?? this.mirror?.seq ?? -1,
     })
   }
@@ -512,6 +598,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   }
 }
 
+const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 100, timeoutMs: 400 }
+
 function validate(o: UnderstudyOptions): void {
   if (!o || typeof o !== 'object') throw new ConfigError('Understudy.start: options are required')
   if (typeof o.group !== 'string' || !o.group) throw new ConfigError('Understudy.start: "group" must be a non-empty string')
@@ -527,4 +615,8 @@ function validate(o: UnderstudyOptions): void {
     if (v !== undefined && (typeof v !== 'number' || !(v > 0))) throw new ConfigError(`Understudy.start: "${k}" must be a positive number`)
   }
   if (o.epoch !== undefined && (!Number.isSafeInteger(o.epoch) || o.epoch < 1)) throw new ConfigError('Understudy.start: "epoch" must be a positive integer')
+  if (o.lease) {
+    if (o.role !== undefined) throw new ConfigError('Understudy.start: with a "lease", leave "role" out: the lease elects the active')
+    checkHeartbeat({ ...DEFAULT_HEARTBEAT, ...o.heartbeat })
+  } else if (o.heartbeat) throw new ConfigError('Understudy.start: "heartbeat" needs a "lease" to elect with')
 }

@@ -24,6 +24,8 @@ export interface ElectorEvents {
   demoted(reason: string): void
   /** Whether this node may take the role now (a standby without state should let one with state win). */
   eligible?(): boolean
+  /** Called on every beat (every I), whatever the role. */
+  beat?(): void
 }
 
 /**
@@ -77,11 +79,20 @@ export class Elector {
     if (this.leader) this.lose(reason)
   }
 
+  /** Stops and gives the lease up, so another node can take it at its next beat rather than after T. */
+  async resign(reason = 'resigned'): Promise<void> {
+    const held = this.leader
+    this.stop(reason)
+    if (held) await this.store.release(this.uuid, this.role)
+  }
+
   /** Beats every I, whatever the store's latency: a beat still in flight makes the next one skip. */
   private tick(): void {
     if (!this.running) return
     this.timer = this.clock.setTimeout(() => this.tick(), this.heartbeat.intervalMs)
-    if (this.frozen || this.busy) return
+    if (this.frozen) return
+    this.events.beat?.()
+    if (this.busy) return
     this.busy = true
     void this.beat().finally(() => (this.busy = false))
   }

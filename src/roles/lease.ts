@@ -35,19 +35,26 @@ export interface LeaseStore {
   updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined>
   /** The holder of `role` while its row is fresh by the store's clock, else `undefined`. */
   getPrimary(role: string, timeoutMs: number): Promise<string | undefined>
+  /** Gives the role up: removes the row if `uuid` holds it. Others may take it at their next beat, not after T. */
+  release(uuid: string, role: string): Promise<void>
   /** Removes every row (administration, tests). A holder finds out at its next heartbeat and demotes. */
   clear(): Promise<void>
 }
 
-/** Decides an `updateHeartbeat` against the stored row; shared by every store so they agree exactly. */
+/**
+ * Decides an `updateHeartbeat` against the stored row; shared by every store so
+ * they agree exactly. `released` is the epoch of a row given up with `release`,
+ * so the next holder still takes a higher epoch.
+ */
 export function decideHeartbeat(
   stored: LeaseRow | undefined,
   uuid: string,
   seen: LeaseRow | undefined,
   now: number,
   timeoutMs: number,
+  released?: number,
 ): LeaseRow | undefined {
-  if (!stored) return seen === undefined ? { holder: uuid, epoch: 1, lastSeen: now } : undefined
+  if (!stored) return seen === undefined ? { holder: uuid, epoch: (released ?? 0) + 1, lastSeen: now } : undefined
   if (!seen) return undefined
   const same = seen.holder === stored.holder && seen.epoch === stored.epoch && seen.lastSeen === stored.lastSeen
   if (stored.holder === uuid && same) return { holder: uuid, epoch: stored.epoch, lastSeen: now }
@@ -62,6 +69,8 @@ export function decideHeartbeat(
  */
 export class MemoryLeaseStore implements LeaseStore {
   private readonly rows = new Map<string, LeaseRow>()
+  /** Epochs of released rows: epochs never go backwards, even through a release. */
+  private readonly released = new Map<string, number>()
   /** Delay before each reply, in ms of the store's clock (0: reply in a microtask). */
   replyDelayMs = 0
 
@@ -80,7 +89,7 @@ export class MemoryLeaseStore implements LeaseStore {
 
   updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
     // Decided when the request reaches the store; the reply may then be delayed.
-    const next = decideHeartbeat(this.rows.get(role), uuid, seen, this.clock.now(), timeoutMs)
+    const next = decideHeartbeat(this.rows.get(role), uuid, seen, this.clock.now(), timeoutMs, this.released.get(role))
     if (next) this.rows.set(role, next)
     return this.reply(() => next && { ...next })
   }
@@ -90,6 +99,13 @@ export class MemoryLeaseStore implements LeaseStore {
       const r = this.rows.get(role)
       return r && this.clock.now() - r.lastSeen <= timeoutMs ? r.holder : undefined
     })
+  }
+
+  async release(uuid: string, role: string): Promise<void> {
+    const row = this.rows.get(role)
+    if (row?.holder !== uuid) return
+    this.released.set(role, row.epoch)
+    this.rows.delete(role)
   }
 
   async clear(): Promise<void> {
