@@ -1,5 +1,5 @@
 import { realClock, type Clock } from './clock.js'
-import { readFrame, writeAck, writeDelta, writeHello, writeResync, writeSnapshot, DEFAULT_LIMITS, type CodecLimits, type Frame, type RoleName } from './codec/frames.js'
+import { readFrame, writeAck, writeDelta, writeHandover, writeHello, writeResync, writeSnapshot, DEFAULT_LIMITS, type CodecLimits, type Frame, type RoleName } from './codec/frames.js'
 import { ClosedError, ConfigError, NotActiveError, ProtocolError, StaleEpochError, UnderstudyError } from './errors.js'
 import { Emitter } from './events.js'
 import { Graph } from './graph/graph.js'
@@ -72,6 +72,21 @@ export interface UnderstudyEvents {
   error: { error: Error; from?: PeerId }
 }
 
+/** What a planned handover did. */
+export interface HandoverResult {
+  /** The peer that is active now. */
+  to: PeerId
+  /** Its epoch. */
+  epoch: number
+  /** The last seq this node committed; the new active holds it. */
+  seq: number
+  /**
+   * From the moment this node stopped accepting writes to the moment it heard
+   * the new active: the write blackout, plus one network hop (an upper bound).
+   */
+  blackoutMs: number
+}
+
 /** Where a commit landed. */
 export interface CommitResult {
   epoch: number
@@ -133,6 +148,10 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private lastSend: void | Promise<void> = undefined
   private retransmitTimer: unknown = undefined
   private elector: Elector | undefined
+  /** Set while this node hands over: resolved when the new active is heard. */
+  private handingOver: { epoch: number; resolve: (epoch: number) => void } | undefined
+  /** Set on the standby chosen by a handover: it takes the lease even if a tie would favour another. */
+  private chosen = false
   private closed = false
 
   /** This node's id, as its peers see it. */
@@ -260,6 +279,57 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.becomeActive(epoch, m.synced ? m.seq : 0, true)
   }
 
+  /**
+   * Planned switchover to a standby (`to`, or the most up-to-date one). This
+   * node enters `quiescing` — writes throw `NotActiveError` ("a handover is in
+   * progress") — flushes, waits until the target has applied everything, gives
+   * up its lease and tells the target to take over now; it then follows the
+   * new active as a standby. Rejects, resuming as active, if the target does not
+   * catch up within `timeoutMs` (default 5000).
+   */
+  async handover(options: { to?: PeerId; timeoutMs?: number } = {}): Promise<HandoverResult> {
+    if (this.closed) throw new ClosedError('handover')
+    const primary = this.primary
+    if (!primary || this.currentRole !== 'active') throw new NotActiveError(`handover(): only the active hands over; this node is ${this.currentRole}`)
+    const to = options.to ?? primary.bestReplica()
+    if (to === undefined || !primary.hasReplica(to))
+      throw new NotActiveError(`handover(): ${to === undefined ? 'there is no standby to hand over to' : `${to} is not a standby of this node`}`)
+    const timeoutMs = options.timeoutMs ?? 5000
+    const started = this.clock.now()
+    this.currentRole = 'quiescing'
+    this.graph.demote('a handover is in progress')
+    this.emit('role', { role: 'quiescing', epoch: primary.epoch })
+    this.flush()
+    const seq = primary.seq
+    try {
+      await primary.waitFor(seq, timeoutMs, to)
+    } catch (err) {
+      if (this.primary === primary && !this.closed) {
+        this.currentRole = 'active'
+        this.graph.writable = true
+        this.emit('role', { role: 'active', epoch: primary.epoch })
+      }
+      throw new NotActiveError(`handover(): ${to} did not catch up within ${timeoutMs} ms; this node stays active (${(err as Error).message})`)
+    }
+    const heard = new Promise<number>((resolve) => (this.handingOver = { epoch: primary.epoch, resolve }))
+    let timer: unknown
+    const late = new Promise<never>((_, reject) => {
+      timer = this.clock.setTimeout(() => reject(new NotActiveError(`handover(): no new active was heard within ${timeoutMs} ms; the group elects one as usual`)), timeoutMs)
+    })
+    if (this.elector) {
+      await this.elector.resign('handed over')
+      this.elector.start()
+    } else this.becomeStandby(`this node handed over to ${to}`, true)
+    this.send(writeHandover(primary.epoch, seq), to)
+    try {
+      const epoch = await Promise.race([heard, late])
+      return { to, epoch, seq, blackoutMs: this.clock.now() - started }
+    } finally {
+      this.clock.clearTimeout(timer)
+      this.handingOver = undefined
+    }
+  }
+
   /** Figures about this node. */
   stats(): Stats {
     return {
@@ -336,6 +406,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private eligible(): boolean {
     const m = this.mirror
     if (!m) return false
+    if (this.chosen) return true
     const mine: [number, number] = [m.synced ? m.epoch : 0, m.seq]
     for (const [peer, p] of this.members) {
       if (p.role !== 'standby') continue
@@ -346,6 +417,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   }
 
   private becomeActive(epoch: number, seq: number, announce: boolean): void {
+    this.chosen = false
     this.mirror?.dispose()
     this.mirror = undefined
     this.highestEpoch = Math.max(this.highestEpoch, epoch)
@@ -416,7 +488,19 @@ export class Understudy extends Emitter<UnderstudyEvents> {
         return this.primary?.ack(from, f.epoch, f.seq)
       case 'resync':
         return this.serve(from, f.epoch, f.seq)
+      case 'handover':
+        return this.onHandover(from, f.epoch, f.seq)
     }
+  }
+
+  /** The active chose this standby: take over now, once everything it committed is applied. */
+  private onHandover(from: PeerId, epoch: number, seq: number): void {
+    const m = this.mirror
+    if (!m || from !== this.activePeer || epoch !== m.epoch || m.seq < seq) return
+    if (this.elector) {
+      this.chosen = true
+      this.elector.poke()
+    } else this.becomeActive(Math.max(this.highestEpoch, m.epoch) + 1, m.seq, true)
   }
 
   private onHello(from: PeerId, group: string, role: Role, epoch: number, seq: number): void {
@@ -429,6 +513,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     if (role === 'stopped') return this.handler.peerDown(from, 'closed')
     if (role === 'active') this.highestEpoch = Math.max(this.highestEpoch, epoch)
+    if (role === 'active' && this.handingOver && epoch > this.handingOver.epoch) this.handingOver.resolve(epoch)
     if (this.primary) {
       if (role === 'standby') {
         if (!this.primary.hasReplica(from)) this.primary.addReplica(from)

@@ -191,3 +191,67 @@ describe('election and failover (virtual clock, seeded network)', () => {
     )
   })
 })
+
+describe('planned handover', () => {
+  it('with a lease: the standby takes over with every write, writes during the handover are refused clearly, the old active follows', async () => {
+    const c = await cluster(['a', 'b'])
+    await c.run(2 * I, () => c.active().length === 1)
+    const [a] = c.active() as [Understudy]
+    const b = [...c.nodes.values()].find((n) => n !== a) as Understudy
+    const root = a.register('app', { log: [] as number[] })
+    for (let i = 0; i < 5; i++) root.log.push(i)
+    const roles: string[] = []
+    a.on('role', (e) => roles.push(`${e.role}@${e.epoch}`))
+    const done = a.handover()
+    expect(a.role).toBe('quiescing')
+    expect(() => root.log.push(99)).toThrow(/a handover is in progress/)
+    await c.run(10 * I, () => b.role === 'active')
+    const result = await done
+    expect(result).toMatchObject({ to: b.nodeId, epoch: 2, seq: expect.any(Number) })
+    expect(b.role).toBe('active')
+    expect(a.role).toBe('standby')
+    expect(roles).toEqual(['quiescing@1', 'standby@1'])
+    const mirror = b.root('app') as { log: number[] }
+    expect(mirror.log).toEqual([0, 1, 2, 3, 4])
+    mirror.log.push(5)
+    await c.run(5 * I, () => (a.root('app') as { log: number[] }).log.length === 6)
+    expect((a.root('app') as { log: number[] }).log).toEqual([0, 1, 2, 3, 4, 5])
+    expect(c.active()).toEqual([b])
+    for (const n of c.nodes.values()) await n.close()
+  })
+
+  it('without a lease: the same switchover by epoch alone', async () => {
+    const net = new MemoryNetwork()
+    const a = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active' })
+    const b = await Understudy.start({ group: 'g', transport: net.join('b') })
+    const root = a.register('app', { n: 1 })
+    await a.commit()
+    root.n = 2
+    const result = await a.handover()
+    expect(result).toMatchObject({ to: 'b', epoch: 2 })
+    expect([a.role, b.role]).toEqual(['standby', 'active'])
+    ;(b.root('app') as { n: number }).n = 3
+    await b.commit()
+    expect((a.root('app') as { n: number }).n).toBe(3)
+    await Promise.all([a.close(), b.close()])
+  })
+
+  it('a target that cannot catch up: the handover is refused and the active carries on', async () => {
+    const c = await cluster(['a', 'b'], { delivery: 'manual' })
+    await c.run(2 * I, () => c.active().length === 1)
+    const [a] = c.active() as [Understudy]
+    const b = [...c.nodes.values()].find((n) => n !== a) as Understudy
+    const root = a.register('app', { n: 1 })
+    await c.run(2 * I)
+    c.network.partition(a.nodeId, b.nodeId)
+    root.n = 2
+    const done = a.handover({ to: b.nodeId, timeoutMs: 300 }).catch((e: Error) => e)
+    await c.run(400)
+    const err = await done
+    expect(err).toBeInstanceOf(NotActiveError)
+    expect(String(err)).toMatch(/did not catch up within 300 ms; this node stays active/)
+    expect(a.role).toBe('active')
+    root.n = 3
+    for (const n of c.nodes.values()) await n.close()
+  })
+})

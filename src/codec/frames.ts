@@ -6,8 +6,8 @@ import type { DeltaBody, SnapshotBody } from '../graph/wire.js'
 /** Bumped on any incompatible change to the frame layout. */
 export const PROTOCOL_VERSION = 1
 
-/** Frame type numbers (part of the protocol). 6–15 are reserved for heartbeat and control frames. */
-export const FrameType = { Hello: 1, Snapshot: 2, Delta: 3, Ack: 4, Resync: 5 } as const
+/** Frame type numbers (part of the protocol). 7–15 are reserved for heartbeat and control frames. */
+export const FrameType = { Hello: 1, Snapshot: 2, Delta: 3, Ack: 4, Resync: 5, Handover: 6 } as const
 
 /** Role codes carried by HELLO frames. */
 export const RoleCode = { standby: 0, active: 1, quiescing: 2, stopped: 3 } as const
@@ -49,7 +49,13 @@ export interface ResyncFrame {
   epoch: number
   seq: number
 }
-export type Frame = HelloFrame | SnapshotFrame | DeltaFrame | AckFrame | ResyncFrame
+/** "Everything up to (epoch, seq) is yours: take over now." From the active to the standby it hands over to. */
+export interface HandoverFrame {
+  type: 'handover'
+  epoch: number
+  seq: number
+}
+export type Frame = HelloFrame | SnapshotFrame | DeltaFrame | AckFrame | ResyncFrame | HandoverFrame
 
 /** Limits applied to untrusted bytes before and while decoding. */
 export interface CodecLimits {
@@ -79,6 +85,9 @@ export function writeAck(epoch: number, seq: number): Uint8Array {
 }
 export function writeResync(epoch: number, seq: number): Uint8Array {
   return write([PROTOCOL_VERSION, FrameType.Resync, epoch, seq])
+}
+export function writeHandover(epoch: number, seq: number): Uint8Array {
+  return write([PROTOCOL_VERSION, FrameType.Handover, epoch, seq])
 }
 
 function counter(v: unknown, where: string, min: number): number {
@@ -138,8 +147,9 @@ export function readFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMIT
       return { type: 'delta', epoch: counter(f[2], 'delta.epoch', 0), seq: counter(f[3], 'delta.seq', 1), body: body as DeltaBody }
     }
     case FrameType.Ack:
-    case FrameType.Resync: {
-      const type = f[1] === FrameType.Ack ? 'ack' : 'resync'
+    case FrameType.Resync:
+    case FrameType.Handover: {
+      const type = f[1] === FrameType.Ack ? 'ack' : f[1] === FrameType.Resync ? 'resync' : 'handover'
       if (f.length !== 4) throw new ProtocolError('MALFORMED', type, `an ${type} has 4 fields`)
       return { type, epoch: counter(f[2], `${type}.epoch`, 0), seq: counter(f[3], `${type}.seq`, -1) }
     }

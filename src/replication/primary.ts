@@ -12,6 +12,8 @@ interface Replica {
 
 interface Waiter {
   seq: number
+  /** Wait for this standby only (a handover target); all standbys when undefined. */
+  peer?: PeerId
   resolve: () => void
   reject: (err: Error) => void
   timer: unknown
@@ -95,6 +97,23 @@ export class Primary {
     this.replicas.set(peer, { acked: -1, seen: -2 })
   }
 
+  /** The standby that has acknowledged the most (ties: the first connected), if any. */
+  bestReplica(): PeerId | undefined {
+    let best: PeerId | undefined
+    let acked = -2
+    for (const [peer, r] of this.replicas)
+      if (r.acked > acked) {
+        best = peer
+        acked = r.acked
+      }
+    return best
+  }
+
+  /** The seq `peer` has acknowledged in this epoch (-1 before its first ack, undefined if unknown). */
+  ackedBy(peer: PeerId): number | undefined {
+    return this.replicas.get(peer)?.acked
+  }
+
   hasReplica(peer: PeerId): boolean {
     return this.replicas.has(peer)
   }
@@ -116,10 +135,11 @@ export class Primary {
    * With no standby connected it waits for one to join and catch up. Rejects
    * with {@link CommitTimeoutError} after `timeoutMs`, if given.
    */
-  waitFor(seq: number, timeoutMs: number | undefined): Promise<void> {
-    if (seq <= 0 || this.ackedByAll >= seq) return Promise.resolve()
+  waitFor(seq: number, timeoutMs: number | undefined, peer?: PeerId): Promise<void> {
+    if (seq <= 0 || (peer === undefined ? this.ackedByAll : (this.ackedBy(peer) ?? -1)) >= seq) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const w: Waiter = { seq, resolve, reject, timer: undefined }
+      if (peer !== undefined) w.peer = peer
       if (timeoutMs !== undefined)
         w.timer = this.clock.setTimeout(() => {
           this.waiters = this.waiters.filter((x) => x !== w)
@@ -161,11 +181,11 @@ export class Primary {
 
   private settle(): void {
     if (!this.waiters.length) return
-    const acked = this.ackedByAll
-    if (acked < 0) return
+    const all = this.ackedByAll
     const keep: Waiter[] = []
     for (const w of this.waiters) {
-      if (w.seq <= acked) {
+      const acked = w.peer === undefined ? all : (this.ackedBy(w.peer) ?? -1)
+      if (acked >= 0 && w.seq <= acked) {
         this.clock.clearTimeout(w.timer)
         w.resolve()
       } else keep.push(w)

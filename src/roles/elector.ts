@@ -79,6 +79,13 @@ export class Elector {
     if (this.leader) this.lose(reason)
   }
 
+  /** Beats now rather than at the next interval (a handover target taking the lease at once). */
+  poke(): void {
+    if (!this.running || this.frozen || this.busy) return
+    this.busy = true
+    void this.beat().finally(() => (this.busy = false))
+  }
+
   /** Stops and gives the lease up, so another node can take it at its next beat rather than after T. */
   async resign(reason = 'resigned'): Promise<void> {
     const held = this.leader
