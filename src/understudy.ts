@@ -185,6 +185,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
         beat: () => {
           if (this.mirror && !this.closed) this.broadcastHello()
         },
+        error: (error) => this.emit('error', { error }),
       })
   }
 

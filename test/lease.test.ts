@@ -1,11 +1,33 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, VirtualClock } from 'understudy-ha'
-import { decideHeartbeat, MemoryLeaseStore, type LeaseRow } from '../src/roles/lease.js'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileLease } from 'understudy-ha/adapters/file-lease'
+import { decideHeartbeat, MemoryLeaseStore } from '../src/roles/lease.js'
+import { runLeaseStoreContract } from './contract/lease-store.js'
 import { Elector, checkHeartbeat } from '../src/roles/elector.js'
 import { settle } from './support/pair.js'
 
 const I = 100
 const T = 250
+
+runLeaseStoreContract('memory', (clock) => sharedMemory(clock))
+runLeaseStoreContract('file', async (clock) => fileLease(await tableFile(clock), { clock }))
+
+/** One table per clock: two handles made with the same clock share it. */
+const memoryTables = new WeakMap<VirtualClock, MemoryLeaseStore>()
+function sharedMemory(clock: VirtualClock): MemoryLeaseStore {
+  let s = memoryTables.get(clock)
+  if (!s) memoryTables.set(clock, (s = new MemoryLeaseStore(clock)))
+  return s
+}
+const files = new WeakMap<VirtualClock, string>()
+async function tableFile(clock: VirtualClock): Promise<string> {
+  let f = files.get(clock)
+  if (!f) files.set(clock, (f = join(await mkdtemp(join(tmpdir(), 'lease-')), 'lease.json')))
+  return f
+}
 
 describe('heartbeat table — UpdateHeartbeat with optimistic concurrency', () => {
   it('T must exceed 2·I: anything else is a ConfigError that says why', () => {
@@ -13,45 +35,6 @@ describe('heartbeat table — UpdateHeartbeat with optimistic concurrency', () =
     expect(() => checkHeartbeat({ intervalMs: 100, timeoutMs: 200 })).toThrow(/must exceed 2 × intervalMs/)
     expect(() => checkHeartbeat({ intervalMs: 0, timeoutMs: 200 })).toThrow(ConfigError)
     expect(() => checkHeartbeat({ intervalMs: 100, timeoutMs: 201 })).not.toThrow()
-  })
-
-  it('concurrent heartbeats with the same last-seen: exactly one wins', async () => {
-    const clock = new VirtualClock(1000)
-    const store = new MemoryLeaseStore(clock)
-    // Both saw no row.
-    const results = await Promise.all(['a', 'b', 'c'].map((id) => store.updateHeartbeat(id, 'primary', undefined, T)))
-    expect(results.filter(Boolean)).toHaveLength(1)
-    // Both saw the same expired row.
-    const row = (await store.read('primary')) as LeaseRow
-    clock.advance(T + 1)
-    const takeovers = await Promise.all(['b', 'c'].map((id) => store.updateHeartbeat(id, 'primary', row, T)))
-    expect(takeovers.filter(Boolean)).toHaveLength(1)
-    expect((await store.read('primary'))?.epoch).toBe(row.epoch + 1)
-  })
-
-  it('a stale last-seen is rejected, even from the holder', async () => {
-    const clock = new VirtualClock()
-    const store = new MemoryLeaseStore(clock)
-    const first = (await store.updateHeartbeat('a', 'primary', undefined, T)) as LeaseRow
-    clock.advance(10)
-    const second = (await store.updateHeartbeat('a', 'primary', first, T)) as LeaseRow
-    expect(second.lastSeen).toBe(10)
-    expect(await store.updateHeartbeat('a', 'primary', first, T)).toBeUndefined()
-    expect(await store.updateHeartbeat('b', 'primary', second, T)).toBeUndefined() // fresh row: not b's to take
-  })
-
-  it('an expired row is taken over with the next epoch; a renewal keeps the epoch', async () => {
-    const clock = new VirtualClock()
-    const store = new MemoryLeaseStore(clock)
-    const a = (await store.updateHeartbeat('a', 'primary', undefined, T)) as LeaseRow
-    clock.advance(T)
-    expect(await store.getPrimary('primary', T)).toBe('a') // exactly T old is still fresh
-    clock.advance(1)
-    expect(await store.getPrimary('primary', T)).toBeUndefined()
-    const b = (await store.updateHeartbeat('b', 'primary', a, T)) as LeaseRow
-    expect(b).toEqual({ holder: 'b', epoch: 2, lastSeen: T + 1 })
-    clock.advance(5)
-    expect(await store.updateHeartbeat('b', 'primary', b, T)).toEqual({ holder: 'b', epoch: 2, lastSeen: T + 6 })
   })
 
   it('the rules are one pure function every store shares', () => {

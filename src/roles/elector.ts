@@ -26,6 +26,8 @@ export interface ElectorEvents {
   eligible?(): boolean
   /** Called on every beat (every I), whatever the role. */
   beat?(): void
+  /** The lease store failed (the beat counts as unconfirmed). */
+  error?(err: Error): void
 }
 
 /**
@@ -83,7 +85,9 @@ export class Elector {
   poke(): void {
     if (!this.running || this.frozen || this.busy) return
     this.busy = true
-    void this.beat().finally(() => (this.busy = false))
+    void this.beat()
+      .catch((err: unknown) => this.events.error?.(err as Error))
+      .finally(() => (this.busy = false))
   }
 
   /** Stops and gives the lease up, so another node can take it at its next beat rather than after T. */
@@ -101,7 +105,10 @@ export class Elector {
     this.events.beat?.()
     if (this.busy) return
     this.busy = true
-    void this.beat().finally(() => (this.busy = false))
+    void this.beat()
+      // A store error is an unconfirmed beat: the watchdog demotes a holder that stays unconfirmed.
+      .catch((err: unknown) => this.events.error?.(err as Error))
+      .finally(() => (this.busy = false))
   }
 
   private lose(reason: string): void {
