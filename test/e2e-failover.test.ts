@@ -1,0 +1,78 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+
+const ROOT = new URL('../', import.meta.url)
+type Msg = { ready?: boolean; role?: string; epoch?: number; at?: number; acked?: number; dump?: number[]; error?: string }
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** A node process, with its messages kept and a bounded wait for the next one that matches. */
+function node(args: string[]) {
+  const child: ChildProcess = fork(new URL('test/e2e/ha-node.ts', ROOT), args, { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const seen: Msg[] = []
+  const waiters = new Set<() => void>()
+  child.on('message', (m: Msg) => {
+    seen.push(m)
+    for (const w of [...waiters]) w()
+  })
+  const until = (pred: (m: Msg) => boolean, what: string, ms = 20_000) =>
+    new Promise<Msg>((resolve, reject) => {
+      const hit = seen.find(pred)
+      if (hit) return resolve(hit)
+      const timer = setTimeout(() => (waiters.delete(check), reject(new Error(`timed out waiting for ${what}`))), ms)
+      const check = () => {
+        const m = seen.find(pred)
+        if (!m) return
+        clearTimeout(timer)
+        waiters.delete(check)
+        resolve(m)
+      }
+      waiters.add(check)
+    })
+  return { child, seen, until }
+}
+
+describe('failover between real Node processes', () => {
+  const cleanup: (() => unknown)[] = []
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c()
+  })
+
+  it('kill -9 of the active process: the standby process becomes active with every sync-acked write (invariant 2)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'understudy-e2e-'))
+    cleanup.push(() => rm(dir, { recursive: true, force: true }))
+    const lease = join(dir, 'lease.json')
+    const port = await freePort()
+    const a = node(['a', String(port), 'listen', lease])
+    cleanup.push(() => a.child.kill('SIGKILL'))
+    await a.until((m) => m.role === 'active', 'a to be elected')
+    const b = node(['b', String(port), 'connect', lease])
+    cleanup.push(() => b.child.kill('SIGKILL'))
+    await b.until((m) => !!m.ready, 'b to start')
+    a.child.send({ cmd: 'write', from: 0, count: 200 })
+    await a.until((m) => (m.acked ?? -1) >= 30, 'thirty acknowledged commits')
+    a.child.kill('SIGKILL')
+    const killedAt = Date.now()
+    const acked = Math.max(...a.seen.map((m) => m.acked ?? -1))
+    const promoted = await b.until((m) => m.role === 'active', 'b to take over')
+    b.child.send({ cmd: 'dump' })
+    const state = await b.until((m) => m.dump !== undefined, 'b’s state')
+    expect(state.role).toBe('active')
+    expect(state.epoch).toBe(2)
+    expect(state.dump?.slice(0, acked + 1)).toEqual([...Array(acked + 1).keys()])
+    // T = 200 ms, I = 50 ms: the lease expires at most T after the last renewal, and b beats every I.
+    expect((promoted.at as number) - killedAt).toBeLessThan(2_000)
+    expect(b.seen.filter((m) => m.error)).toEqual([])
+  })
+})

@@ -1,0 +1,34 @@
+/**
+ * One HA node in its own process: TCP transport, file lease, elected role.
+ * argv: id, port, listen|connect, lease file. IPC: `{ cmd: 'write', from, count }`
+ * appends and sync-commits one number at a time, reporting `{ acked }` after each;
+ * `{ cmd: 'dump' }` → `{ dump, role, epoch }`. Role changes are reported as `{ role, epoch, at }`.
+ */
+import { Understudy } from 'understudy-ha'
+import { fileLease } from 'understudy-ha/adapters/file-lease'
+import { tcp } from 'understudy-ha/adapters/tcp'
+
+const [id, port, mode, leasePath] = process.argv.slice(2) as [string, string, string, string]
+const transport =
+  mode === 'listen' ? tcp({ id, listen: { port: Number(port) } }) : tcp({ id, connect: { port: Number(port) }, backoff: { initialMs: 10, maxMs: 100 } })
+const ha = await Understudy.start({
+  group: 'e2e',
+  transport,
+  lease: fileLease(leasePath, { lockStaleMs: 300 }),
+  heartbeat: { intervalMs: 50, timeoutMs: 200 },
+})
+const send = (m: object) => process.send?.(m)
+ha.on('role', (e) => send({ role: e.role, epoch: e.epoch, at: Date.now() }))
+ha.on('error', (e) => send({ error: String(e.error) }))
+const root = ha.register('app', { acked: [] as number[] })
+process.on('message', async (m: { cmd: string; from: number; count: number }) => {
+  if (m.cmd === 'write') {
+    for (let i = m.from; i < m.from + m.count; i++) {
+      root.acked.push(i)
+      await ha.commit()
+      send({ acked: i })
+    }
+  }
+  if (m.cmd === 'dump') send({ dump: [...root.acked], role: ha.role, epoch: ha.epoch })
+})
+send({ ready: true, role: ha.role })
