@@ -12,6 +12,11 @@ type TestApi = {
   state(): { seq: number; dump: string; errors: string[]; role: string; peers: string[] }
 }
 declare const understudyTest: TestApi
+declare const electedTest: {
+  start(channel: string, lease: string, id: string): Promise<void>
+  write(n: number): Promise<number>
+  state(): { role: string; epoch: number; todos: string[]; roles: { role: string; epoch: number; at: number }[]; errors: string[] }
+}
 
 describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
   let browser: Browser
@@ -22,6 +27,7 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'understudy-browser-'))
     await bundlePage(new URL('./browser/page.ts', import.meta.url).pathname, dir)
+    await bundlePage(new URL('./browser/elected.ts', import.meta.url).pathname, join(dir, 'elected'))
     site = await serve(dir)
     browser = await launchChromium()
     // One context = one browser profile: its pages are tabs that share BroadcastChannel, storage and locks.
@@ -34,10 +40,10 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  async function page(): Promise<Page> {
+  async function page(path = ''): Promise<Page> {
     const p = await tabs.newPage()
-    await p.goto(site.url)
-    await p.waitForFunction(() => typeof (globalThis as { understudyTest?: unknown }).understudyTest === 'object')
+    await p.goto(site.url + path)
+    await p.waitForFunction(() => typeof (globalThis as { understudyTest?: unknown; electedTest?: unknown }).understudyTest === 'object' || typeof (globalThis as { electedTest?: unknown }).electedTest === 'object')
     return p
   }
 
@@ -57,5 +63,34 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     await active.close({ runBeforeUnload: true })
     await standby.waitForFunction(() => understudyTest.state().peers.includes('active down'), undefined, { timeout: 900 })
     await standby.close()
+  }, 60_000)
+
+  it('Web Locks election: closing the active tab makes the other tab active at once, with every acknowledged todo (invariants 2, 3)', async () => {
+    const channel = `bc-${Math.random().toString(36).slice(2)}`
+    const lease = `lease-${Math.random().toString(36).slice(2)}`
+    const one = await page('elected/')
+    const two = await page('elected/')
+    await one.evaluate(([c, l]) => electedTest.start(c as string, l as string, 'one'), [channel, lease])
+    await two.evaluate(([c, l]) => electedTest.start(c as string, l as string, 'two'), [channel, lease])
+    // Whichever tab the lease elects.
+    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 5000 }).then(() => p)
+    const candidates = [isActive(one), isActive(two)]
+    for (const c of candidates) c.catch(() => undefined) // the loser times out quietly
+    const act = await Promise.race(candidates)
+    const stb = act === one ? two : one
+    expect(await stb.evaluate(() => electedTest.state().role)).toBe('standby')
+    const count = await act.evaluate(() => electedTest.write(20))
+    expect(count).toBe(20)
+    const closedAt = Date.now()
+    await act.close()
+    await stb.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 5000 })
+    const s = await stb.evaluate(() => electedTest.state())
+    const promotedAt = (s.roles.find((r) => r.role === 'active') as { at: number }).at
+    expect(s.todos).toEqual(Array.from({ length: 20 }, (_, i) => `todo ${i}`))
+    expect(s.epoch).toBe(2)
+    // The holder's Web Lock is released with its tab: no waiting for T (200 ms).
+    expect(promotedAt - closedAt).toBeLessThan(150)
+    expect(s.errors).toEqual([])
+    await stb.close()
   }, 60_000)
 })

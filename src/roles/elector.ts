@@ -44,6 +44,7 @@ export class Elector {
   private watchdog: unknown
   private busy = false
   private running = false
+  private unwatch: (() => void) | undefined
   /** While true the elector does nothing, as if its thread were frozen (tests of hung nodes). */
   frozen = false
 
@@ -78,6 +79,8 @@ export class Elector {
   stop(reason = 'stopped'): void {
     this.running = false
     this.clock.clearTimeout(this.timer)
+    this.unwatch?.()
+    this.unwatch = undefined
     if (this.leader) this.lose(reason)
   }
 
@@ -149,6 +152,8 @@ export class Elector {
     this.seen = cur
     // Only an expired row may be taken; a restarted node never reclaims its own fresh row (it has lost its state).
     const expired = !cur || this.store.now() - cur.lastSeen > timeoutMs
+    // A store that can tell sooner that the holder is gone (a closed tab's Web Lock) wakes this follower up at once.
+    if (!expired && cur && cur.holder !== this.uuid && this.store.watch && !this.unwatch) this.unwatch = this.store.watch(this.role, () => this.poke())
     if (!expired || !(this.events.eligible?.() ?? true)) return
     const sent = this.clock.now()
     const row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs)
@@ -156,6 +161,8 @@ export class Elector {
     this.seen = row
     // A takeover confirmed too late is not trusted: the next beat will try again.
     if (this.clock.now() - sent > timeoutMs - this.heartbeat.intervalMs) return
+    this.unwatch?.()
+    this.unwatch = undefined
     this.leader = true
     this.events.elected(row.epoch)
   }

@@ -39,6 +39,12 @@ export interface LeaseStore {
   release(uuid: string, role: string): Promise<void>
   /** Removes every row (administration, tests). A holder finds out at its next heartbeat and demotes. */
   clear(): Promise<void>
+  /**
+   * Optional: calls `onGone` as soon as the store learns, before T, that the
+   * holder of `role` is gone (a Web Lock released by a closed tab). Returns a
+   * function that stops watching.
+   */
+  watch?(role: string, onGone: () => void): () => void
 }
 
 /**

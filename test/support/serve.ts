@@ -29,9 +29,10 @@ export async function bundlePage(entry: string, outDir: string): Promise<void> {
 export async function serve(dir: string): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string
-    if (path === '/' || path === '/index.html') {
+    if (path.endsWith('/') || path.endsWith('/index.html')) {
+      const base = path.slice(0, path.lastIndexOf('/') + 1)
       res.writeHead(200, { 'content-type': 'text/html' })
-      res.end('<!doctype html><meta charset="utf-8"><title>understudy test</title><script type="module" src="/page.js"></script>')
+      res.end(`<!doctype html><meta charset="utf-8"><title>understudy test</title><script type="module" src="${base}page.js"></script>`)
       return
     }
     const file = normalize(join(dir, path))

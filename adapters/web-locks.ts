@@ -1,0 +1,181 @@
+/**
+ * A lease store for the tabs of one browser profile, on the Web Locks API.
+ *
+ * The heartbeat table lives in `localStorage` and is changed under an
+ * exclusive Web Lock, so every tab applies the same rules atomically. On top,
+ * the holder keeps a second lock — the *holder lock* — for as long as it holds
+ * the lease. Browsers release a closed or crashed tab's locks within
+ * milliseconds, and followers queue for that lock: the one that is granted it
+ * knows the holder is gone and may take over at once, without waiting T.
+ * A hung or frozen tab keeps its lock, so a follower that sees its heartbeat
+ * expire after T *steals* the lock with the next epoch; if the old tab ever
+ * wakes, its lock request fails with `AbortError` and its renewal is refused:
+ * it is fenced.
+ */
+import { decideHeartbeat, type LeaseRow, type LeaseStore } from '../src/index.js'
+
+export interface WebLocksLeaseOptions {
+  /** Where the table lives (default: `localStorage`). */
+  storage?: Storage
+  /** The lock manager (default: `navigator.locks`). */
+  locks?: LockManager
+}
+
+/** A lease store named `name` (one per replication group is natural: use the group name). */
+export function webLocksLease(name: string, options: WebLocksLeaseOptions = {}): WebLocksLeaseStore {
+  return new WebLocksLeaseStore(name, options)
+}
+
+interface Held {
+  release: () => void
+}
+
+export class WebLocksLeaseStore implements LeaseStore {
+  private readonly storage: Storage
+  private readonly locks: LockManager
+  /** Holder locks this tab holds, per role. */
+  private readonly held = new Map<string, Held>()
+  /** Roles whose holder lock this tab was *granted* while following: the previous holder is gone. */
+  private readonly granted = new Set<string>()
+  private readonly watching = new Map<string, AbortController>()
+
+  constructor(
+    readonly name: string,
+    options: WebLocksLeaseOptions = {},
+  ) {
+    const g = globalThis as { localStorage?: Storage; navigator?: { locks?: LockManager } }
+    const storage = options.storage ?? g.localStorage
+    const locks = options.locks ?? g.navigator?.locks
+    if (!storage || !locks) throw new Error('webLocksLease: needs localStorage and navigator.locks (a browser page)')
+    this.storage = storage
+    this.locks = locks
+  }
+
+  now(): number {
+    return Date.now()
+  }
+
+  async read(role: string): Promise<LeaseRow | undefined> {
+    return this.effective(role, this.load(role))
+  }
+
+  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
+    return this.table(() => {
+      const stored = this.effective(role, this.load(role))
+      const next = decideHeartbeat(stored, uuid, seen, this.now(), timeoutMs, this.releasedEpoch(role))
+      if (!next) return undefined
+      this.storage.setItem(this.key(role), JSON.stringify(next))
+      if (stored?.holder !== uuid) this.hold(role)
+      return next
+    })
+  }
+
+  async getPrimary(role: string, timeoutMs: number): Promise<string | undefined> {
+    const r = await this.read(role)
+    return r && this.now() - r.lastSeen <= timeoutMs ? r.holder : undefined
+  }
+
+  release(uuid: string, role: string): Promise<void> {
+    return this.table(() => {
+      const r = this.load(role)
+      if (r?.holder !== uuid) return
+      this.storage.setItem(`${this.key(role)}:released`, String(r.epoch))
+      this.storage.removeItem(this.key(role))
+      this.held.get(role)?.release()
+      this.held.delete(role)
+    })
+  }
+
+  clear(): Promise<void> {
+    return this.table(() => {
+      for (let i = this.storage.length - 1; i >= 0; i--) {
+        const k = this.storage.key(i)
+        if (k?.startsWith(`understudy-lease:${this.name}:`) && !k.endsWith(':released')) this.storage.removeItem(k)
+      }
+    })
+  }
+
+  watch(role: string, onGone: () => void): () => void {
+    if (this.watching.has(role) || this.held.has(role)) return () => {}
+    const abort = new AbortController()
+    this.watching.set(role, abort)
+    let keep!: () => void
+    const holding = new Promise<void>((r) => (keep = r))
+    this.locks
+      .request(this.holderLock(role), { signal: abort.signal }, () => {
+        // Granted: whoever held it is gone. Keep the lock until this tab becomes the holder or stops following.
+        this.granted.add(role)
+        this.held.set(role, { release: keep })
+        onGone()
+        return holding
+      })
+      .catch(() => {
+        /* aborted (stopped watching) or stolen by a new holder */
+      })
+      .finally(() => {
+        this.granted.delete(role)
+        if (this.held.get(role)?.release === keep) this.held.delete(role)
+        this.watching.delete(role)
+      })
+    return () => {
+      if (this.granted.has(role)) return // it became the holder's lock: keep it
+      abort.abort()
+    }
+  }
+
+  private key(role: string): string {
+    return `understudy-lease:${this.name}:${role}`
+  }
+
+  private holderLock(role: string): string {
+    return `understudy-lease:${this.name}:${role}:holder`
+  }
+
+  private load(role: string): LeaseRow | undefined {
+    const text = this.storage.getItem(this.key(role))
+    if (!text) return undefined
+    try {
+      const r = JSON.parse(text) as Partial<LeaseRow>
+      return typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)
+        ? { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
+        : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  private releasedEpoch(role: string): number | undefined {
+    const e = Number(this.storage.getItem(`${this.key(role)}:released`))
+    return Number.isSafeInteger(e) && e > 0 ? e : undefined
+  }
+
+  /** The row as this tab must judge it: expired at once when this tab was granted the holder lock. */
+  private effective(role: string, row: LeaseRow | undefined): LeaseRow | undefined {
+    return row && this.granted.has(role) ? { ...row, lastSeen: Number.MIN_SAFE_INTEGER } : row
+  }
+
+  /** Takes the holder lock for a role this tab now holds: keeps a granted one, otherwise steals it. */
+  private hold(role: string): void {
+    if (this.granted.has(role)) {
+      // Already holding it (granted while following): it is now simply the holder's lock.
+      this.granted.delete(role)
+      this.watching.delete(role)
+      return
+    }
+    this.held.get(role)?.release()
+    let release!: () => void
+    const holding = new Promise<void>((r) => (release = r))
+    const entry = { release }
+    this.held.set(role, entry)
+    this.locks
+      .request(this.holderLock(role), { steal: true }, () => holding)
+      .catch(() => {
+        // Stolen by a newer holder (this tab was hung): its renewal will be refused, and it demotes.
+        if (this.held.get(role) === entry) this.held.delete(role)
+      })
+  }
+
+  private table<T>(fn: () => T): Promise<T> {
+    return this.locks.request(`understudy-lease:${this.name}:table`, { mode: 'exclusive' }, () => fn()) as Promise<T>
+  }
+}
