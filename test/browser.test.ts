@@ -59,9 +59,9 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     expect(seen.seq).toBe(done.seq)
     expect(seen.dump).toBe(done.dump)
     expect(seen.errors).toEqual([])
-    // Closing the active tab says goodbye on pagehide: the standby hears it at once, not after a ping timeout.
+    // Closing the active tab says goodbye on pagehide: the standby hears it at once, not after the 10 s ping timeout.
     await active.close({ runBeforeUnload: true })
-    await standby.waitForFunction(() => understudyTest.state().peers.includes('active down'), undefined, { timeout: 900 })
+    await standby.waitForFunction(() => understudyTest.state().peers.includes('active down'), undefined, { timeout: 5000 })
     await standby.close()
   }, 60_000)
 
@@ -70,10 +70,12 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     const lease = `lease-${Math.random().toString(36).slice(2)}`
     const one = await page('elected/')
     const two = await page('elected/')
-    await one.evaluate(([c, l]) => electedTest.start(c as string, l as string, 'one'), [channel, lease])
-    await two.evaluate(([c, l]) => electedTest.start(c as string, l as string, 'two'), [channel, lease])
+    // A long T (5 s) separates the two ways a standby can take over: at once through the released
+    // Web Lock, or after T through expiry. (How fast "at once" is belongs to the benchmarks.)
+    await one.evaluate(([c, l]) => electedTest.start(c as string, l as string, 'one', 1000, 5000), [channel, lease])
+    await two.evaluate(([c, l]) => electedTest.start(c as string, l as string, 'two', 1000, 5000), [channel, lease])
     // Whichever tab the lease elects.
-    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 5000 }).then(() => p)
+    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 15_000 }).then(() => p)
     const candidates = [isActive(one), isActive(two)]
     for (const c of candidates) c.catch(() => undefined) // the loser times out quietly
     const act = await Promise.race(candidates)
@@ -83,13 +85,13 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     expect(count).toBe(20)
     const closedAt = Date.now()
     await act.close()
-    await stb.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 5000 })
+    await stb.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 10_000 })
     const s = await stb.evaluate(() => electedTest.state())
     const promotedAt = (s.roles.find((r) => r.role === 'active') as { at: number }).at
     expect(s.todos).toEqual(Array.from({ length: 20 }, (_, i) => `todo ${i}`))
     expect(s.epoch).toBe(2)
-    // The holder's Web Lock is released with its tab: no waiting for T (200 ms).
-    expect(promotedAt - closedAt).toBeLessThan(150)
+    // The holder's Web Lock is released with its tab: no waiting for T.
+    expect(promotedAt - closedAt).toBeLessThan(2500)
     expect(s.errors).toEqual([])
     await stb.close()
   }, 60_000)

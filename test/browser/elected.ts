@@ -12,12 +12,12 @@ const roles: { role: string; epoch: number; at: number }[] = []
 const errors: string[] = []
 
 const api = {
-  async start(channel: string, lease: string, id: string): Promise<void> {
+  async start(channel: string, lease: string, id: string, intervalMs = 50, timeoutMs = 200): Promise<void> {
     ha = await Understudy.start({
       group: 'browser',
       transport: broadcastChannel(channel, { id }),
       lease: webLocksLease(lease),
-      heartbeat: { intervalMs: 50, timeoutMs: 200 },
+      heartbeat: { intervalMs, timeoutMs },
     })
     ha.on('role', (e) => roles.push({ role: e.role, epoch: e.epoch, at: Date.now() }))
     ha.on('error', (e) => errors.push(String(e.error)))
