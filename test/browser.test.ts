@@ -13,7 +13,7 @@ type TestApi = {
 }
 declare const understudyTest: TestApi
 declare const electedTest: {
-  start(channel: string, lease: string, id: string): Promise<void>
+  start(channel: string, lease: string, id: string, intervalMs?: number, timeoutMs?: number): Promise<void>
   write(n: number): Promise<number>
   state(): { role: string; epoch: number; todos: string[]; roles: { role: string; epoch: number; at: number }[]; errors: string[] }
 }
