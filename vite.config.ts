@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url'
 import { subpaths } from './subpaths.js'
 
 const root = new URL('./', import.meta.url)
+/** Built but not exported: files an adapter loads itself (a worker script). */
+const internal = ['adapters/worker-election/worker']
 
 /** One library entry per public subpath; the output mirrors the source tree so
  *  `dist/<entry>.js` sits beside the `dist/<entry>.d.ts` that tsc emits. */
@@ -13,7 +15,10 @@ export default defineConfig({
     sourcemap: true,
     emptyOutDir: true,
     lib: {
-      entry: Object.fromEntries(subpaths(root).map((s) => [s.entry, fileURLToPath(new URL(s.source, root))])),
+      entry: Object.fromEntries([
+        ...subpaths(root).map((s) => [s.entry, fileURLToPath(new URL(s.source, root))]),
+        ...internal.map((e) => [e, fileURLToPath(new URL(`${e}.ts`, root))]),
+      ]),
       formats: ['es'],
       fileName: (_format, name) => `${name}.js`,
     },

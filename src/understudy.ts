@@ -6,7 +6,7 @@ import { Graph } from './graph/graph.js'
 import type { ClassList } from './graph/kinds.js'
 import type { DeltaBody, SnapshotBody } from './graph/wire.js'
 import { Mirror } from './replication/mirror.js'
-import { Elector, checkHeartbeat, type HeartbeatOptions } from './roles/elector.js'
+import { Elector, checkHeartbeat, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './roles/elector.js'
 import type { LeaseStore } from './roles/lease.js'
 import { DEFAULT_LOG, Primary, type LogLimits } from './replication/primary.js'
 import type { PeerId, Transport, TransportHandler } from './transport.js'
@@ -37,6 +37,12 @@ export interface UnderstudyOptions {
    * of the group must use the same store. The lease's epoch is the fencing token.
    */
   lease?: LeaseStore
+  /**
+   * Election run elsewhere — in a worker, so background-tab timer throttling
+   * or a busy main thread cannot starve the heartbeat (see
+   * `understudy-ha/adapters/worker-election`). Use instead of `lease`.
+   */
+  election?: ElectionFactory
   /** Election timing: heartbeat interval I and timeout T, with T > 2·I (default 100 / 400 ms). */
   heartbeat?: Partial<HeartbeatOptions>
   /** Epoch of an explicitly started active (default 1). */
@@ -147,7 +153,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private flushScheduled = false
   private lastSend: void | Promise<void> = undefined
   private retransmitTimer: unknown = undefined
-  private elector: Elector | undefined
+  private elector: ElectorLike | undefined
   /** Set while this node hands over: resolved when the new active is heard. */
   private handingOver: { epoch: number; resolve: (epoch: number) => void } | undefined
   /** Set on the standby chosen by a handover: it takes the lease even if a tie would favour another. */
@@ -176,17 +182,19 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.graph.addClasses(o.classes)
     if (o.role === 'active') this.becomeActive(o.epoch ?? 1, 0, false)
     else this.becomeStandby('this node is a standby', false)
-    if (o.lease)
-      this.elector = new Elector(this.nodeId, this.group, o.lease, this.clock, { ...DEFAULT_HEARTBEAT, ...o.heartbeat }, {
-        elected: (epoch) => this.onElected(epoch),
-        demoted: (reason) => this.onDemoted(reason),
-        eligible: () => this.eligible(),
-        // Standbys tell their peers how far they got, so the most up-to-date one wins the next election.
-        beat: () => {
-          if (this.mirror && !this.closed) this.broadcastHello()
-        },
-        error: (error) => this.emit('error', { error }),
-      })
+    const events: ElectorEvents = {
+      elected: (epoch) => this.onElected(epoch),
+      demoted: (reason) => this.onDemoted(reason),
+      eligible: () => this.eligible(),
+      // Standbys tell their peers how far they got, so the most up-to-date one wins the next election.
+      beat: () => {
+        if (this.mirror && !this.closed) this.broadcastHello()
+      },
+      error: (error) => this.emit('error', { error }),
+    }
+    const heartbeat = { ...DEFAULT_HEARTBEAT, ...o.heartbeat }
+    if (o.lease) this.elector = new Elector(this.nodeId, this.group, o.lease, this.clock, heartbeat, events)
+    else if (o.election) this.elector = o.election(this.nodeId, this.group, heartbeat, events)
   }
 
   /**
@@ -701,8 +709,9 @@ function validate(o: UnderstudyOptions): void {
     if (v !== undefined && (typeof v !== 'number' || !(v > 0))) throw new ConfigError(`Understudy.start: "${k}" must be a positive number`)
   }
   if (o.epoch !== undefined && (!Number.isSafeInteger(o.epoch) || o.epoch < 1)) throw new ConfigError('Understudy.start: "epoch" must be a positive integer')
-  if (o.lease) {
-    if (o.role !== undefined) throw new ConfigError('Understudy.start: with a "lease", leave "role" out: the lease elects the active')
+  if (o.lease && o.election) throw new ConfigError('Understudy.start: give "lease" or "election", not both')
+  if (o.lease || o.election) {
+    if (o.role !== undefined) throw new ConfigError('Understudy.start: with a "lease" or an "election", leave "role" out: the lease elects the active')
     checkHeartbeat({ ...DEFAULT_HEARTBEAT, ...o.heartbeat })
-  } else if (o.heartbeat) throw new ConfigError('Understudy.start: "heartbeat" needs a "lease" to elect with')
+  } else if (o.heartbeat) throw new ConfigError('Understudy.start: "heartbeat" needs a "lease" (or an "election") to elect with')
 }

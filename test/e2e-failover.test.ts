@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 
 const ROOT = new URL('../', import.meta.url)
-type Msg = { ready?: boolean; role?: string; epoch?: number; at?: number; acked?: number; dump?: number[]; error?: string }
+type Msg = { ready?: boolean; role?: string; epoch?: number; at?: number; acked?: number; dump?: number[]; error?: string; woke?: boolean; wrote?: boolean; refused?: string }
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -74,5 +74,32 @@ describe('failover between real Node processes', () => {
     // T = 200 ms, I = 50 ms: the lease expires at most T after the last renewal, and b beats every I.
     expect((promoted.at as number) - killedAt).toBeLessThan(2_000)
     expect(b.seen.filter((m) => m.error)).toEqual([])
+  })
+
+  it('a hung main thread: the worker heartbeat stops renewing, the standby takes over, the woken node is fenced', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'understudy-e2e-'))
+    cleanup.push(() => rm(dir, { recursive: true, force: true }))
+    const lease = join(dir, 'lease.json')
+    const port = await freePort()
+    const a = node(['a', String(port), 'listen', lease, 'worker'])
+    cleanup.push(() => a.child.kill('SIGKILL'))
+    await a.until((m) => m.role === 'active', 'a to be elected (heartbeat in its worker)')
+    const b = node(['b', String(port), 'connect', lease])
+    cleanup.push(() => b.child.kill('SIGKILL'))
+    await b.until((m) => !!m.ready, 'b to start')
+    a.child.send({ cmd: 'write', from: 0, count: 10 })
+    await a.until((m) => m.acked === 9, 'ten acknowledged commits')
+    // a's main thread hangs for 3 s; its worker is fine, but must not keep the lease alive.
+    const hungAt = Date.now()
+    a.child.send({ cmd: 'hang', count: 3000 })
+    const promoted = await b.until((m) => m.role === 'active', 'b to take over while a hangs')
+    expect((promoted.at as number) - hungAt).toBeLessThan(2500)
+    const woke = await a.until((m) => !!m.woke, 'a to wake')
+    void woke
+    await a.until((m) => m.role === 'standby', 'a to learn it lost the lease')
+    b.child.send({ cmd: 'dump' })
+    const state = await b.until((m) => m.dump !== undefined, 'b’s state')
+    expect(state.dump?.slice(0, 10)).toEqual([...Array(10).keys()])
+    expect(state.dump).not.toContain(-1)
   })
 })

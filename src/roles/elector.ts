@@ -28,7 +28,27 @@ export interface ElectorEvents {
   beat?(): void
   /** The lease store failed (the beat counts as unconfirmed). */
   error?(err: Error): void
+  /**
+   * Whether the node is alive enough to hold the role. When false the elector
+   * neither renews nor takes the lease, and a holder steps down at once: a hung
+   * main thread must not look alive (see the worker heartbeat).
+   */
+  alive?(): boolean
 }
+
+/** What `Understudy` needs of an elector, wherever it runs (this thread, or a worker). */
+export interface ElectorLike {
+  readonly isLeader: boolean
+  start(): void
+  stop(reason?: string): void
+  /** Stops and gives the lease up. */
+  resign(reason?: string): Promise<void>
+  /** Beats now (a handover target taking the lease at once). */
+  poke(): void
+}
+
+/** Builds an elector for `uuid` competing for `role`; `Understudy` calls it once. */
+export type ElectionFactory = (uuid: string, role: string, heartbeat: HeartbeatOptions, events: ElectorEvents) => ElectorLike
 
 /**
  * Leader election over a heartbeat table. Every I, a follower reads the row
@@ -37,7 +57,7 @@ export interface ElectorEvents {
  * renewal, or no confirmed renewal for T − I, demotes the holder at once: by
  * then another node may legitimately take over at T.
  */
-export class Elector {
+export class Elector implements ElectorLike {
   private seen: LeaseRow | undefined
   private leader = false
   private timer: unknown
@@ -105,6 +125,7 @@ export class Elector {
     if (!this.running) return
     this.timer = this.clock.setTimeout(() => this.tick(), this.heartbeat.intervalMs)
     if (this.frozen) return
+    if (this.events.alive && !this.events.alive()) return this.lose('this node stopped answering its heartbeat probe')
     this.events.beat?.()
     if (this.busy) return
     this.busy = true

@@ -7,14 +7,17 @@
 import { Understudy } from 'understudy-ha'
 import { fileLease } from 'understudy-ha/adapters/file-lease'
 import { tcp } from 'understudy-ha/adapters/tcp'
+import { workerElection } from 'understudy-ha/adapters/worker-election'
 
-const [id, port, mode, leasePath] = process.argv.slice(2) as [string, string, string, string]
+const [id, port, mode, leasePath, electIn] = process.argv.slice(2) as [string, string, string, string, string | undefined]
 const transport =
   mode === 'listen' ? tcp({ id, listen: { port: Number(port) } }) : tcp({ id, connect: { port: Number(port) }, backoff: { initialMs: 10, maxMs: 100 } })
 const ha = await Understudy.start({
   group: 'e2e',
   transport,
-  lease: fileLease(leasePath, { lockStaleMs: 300 }),
+  ...(electIn === 'worker'
+    ? { election: workerElection({ module: 'understudy-ha/adapters/file-lease', exportName: 'fileLease', args: [leasePath, { lockStaleMs: 300 }] }) }
+    : { lease: fileLease(leasePath, { lockStaleMs: 300 }) }),
   heartbeat: { intervalMs: 50, timeoutMs: 200 },
 })
 const send = (m: object) => process.send?.(m)
@@ -30,5 +33,19 @@ process.on('message', async (m: { cmd: string; from: number; count: number }) =>
     }
   }
   if (m.cmd === 'dump') send({ dump: [...root.acked], role: ha.role, epoch: ha.epoch })
+  if (m.cmd === 'hang') {
+    // Busy-loop the main thread: the worker heartbeat must notice and step down.
+    const until = Date.now() + m.count
+    while (Date.now() < until) {
+      /* hung */
+    }
+    send({ woke: true, role: ha.role })
+    try {
+      root.acked.push(-1)
+      send({ wrote: true })
+    } catch (err) {
+      send({ refused: String(err) })
+    }
+  }
 })
 send({ ready: true, role: ha.role })
