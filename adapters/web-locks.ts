@@ -60,12 +60,14 @@ export class WebLocksLeaseStore implements LeaseStore {
   }
 
   updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
-    return this.table(() => {
+    return this.table(async () => {
       const stored = this.effective(role, this.load(role))
       const next = decideHeartbeat(stored, uuid, seen, this.now(), timeoutMs, this.releasedEpoch(role))
       if (!next) return undefined
+      // A new holder takes the holder lock *before* the row says so: followers only queue for the lock
+      // after reading the row, so their request always comes after the holder's.
+      if (stored?.holder !== uuid && !(await this.hold(role, stored !== undefined))) return undefined
       this.storage.setItem(this.key(role), JSON.stringify(next))
-      if (stored?.holder !== uuid) this.hold(role)
       return next
     })
   }
@@ -154,28 +156,40 @@ export class WebLocksLeaseStore implements LeaseStore {
     return row && this.granted.has(role) ? { ...row, lastSeen: Number.MIN_SAFE_INTEGER } : row
   }
 
-  /** Takes the holder lock for a role this tab now holds: keeps a granted one, otherwise steals it. */
-  private hold(role: string): void {
+  /**
+   * Takes the holder lock for a role this tab is about to hold: keeps a lock
+   * granted while following; steals it when taking over an expired row (a hung
+   * tab keeps its lock); otherwise takes it only if nobody holds it. Resolves
+   * whether this tab now holds it.
+   */
+  private hold(role: string, steal: boolean): Promise<boolean> {
     if (this.granted.has(role)) {
-      // Already holding it (granted while following): it is now simply the holder's lock.
+      // Granted while following: it is now simply the holder's lock.
       this.granted.delete(role)
       this.watching.delete(role)
-      return
+      return Promise.resolve(true)
     }
     this.held.get(role)?.release()
-    let release!: () => void
-    const holding = new Promise<void>((r) => (release = r))
-    const entry = { release }
-    this.held.set(role, entry)
-    this.locks
-      .request(this.holderLock(role), { steal: true }, () => holding)
-      .catch(() => {
-        // Stolen by a newer holder (this tab was hung): its renewal will be refused, and it demotes.
-        if (this.held.get(role) === entry) this.held.delete(role)
-      })
+    return new Promise((resolve) => {
+      let release!: () => void
+      const holding = new Promise<void>((r) => (release = r))
+      const entry = { release }
+      this.locks
+        .request(this.holderLock(role), steal ? { steal: true } : { ifAvailable: true }, (lock) => {
+          if (!lock) return resolve(false)
+          this.held.set(role, entry)
+          resolve(true)
+          return holding
+        })
+        .catch(() => {
+          // Stolen by a newer holder (this tab was hung): its renewal will be refused, and it demotes.
+          if (this.held.get(role) === entry) this.held.delete(role)
+          resolve(false)
+        })
+    })
   }
 
-  private table<T>(fn: () => T): Promise<T> {
+  private table<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.locks.request(`understudy-lease:${this.name}:table`, { mode: 'exclusive' }, () => fn()) as Promise<T>
   }
 }
