@@ -1,8 +1,9 @@
 /**
  * A lease store for the tabs of one browser profile, on the Web Locks API.
  *
- * The heartbeat table lives in `localStorage` and is changed under an
- * exclusive Web Lock, so every tab applies the same rules atomically. On top,
+ * The heartbeat table lives in IndexedDB (shared by the pages and the workers
+ * of an origin) and is changed under an exclusive Web Lock, so every tab and
+ * worker applies the same rules atomically. On top,
  * the holder keeps a second lock — the *holder lock* — for as long as it holds
  * the lease. Browsers release a closed or crashed tab's locks within
  * milliseconds, and followers queue for that lock: the one that is granted it
@@ -12,14 +13,17 @@
  * wakes, its lock request fails with `AbortError` and its renewal is refused:
  * it is fenced.
  */
+import { openDB, type IDBPDatabase } from 'idb'
 import { decideHeartbeat, type LeaseRow, type LeaseStore } from '../src/index.js'
 
 export interface WebLocksLeaseOptions {
-  /** Where the table lives (default: `localStorage`). */
-  storage?: Storage
   /** The lock manager (default: `navigator.locks`). */
   locks?: LockManager
+  /** IndexedDB database holding the table (default `understudy-lease`). */
+  database?: string
 }
+
+const STORE = 'rows'
 
 /** A lease store named `name` (one per replication group is natural: use the group name). */
 export function webLocksLease(name: string, options: WebLocksLeaseOptions = {}): WebLocksLeaseStore {
@@ -31,7 +35,7 @@ interface Held {
 }
 
 export class WebLocksLeaseStore implements LeaseStore {
-  private readonly storage: Storage
+  private readonly db: Promise<IDBPDatabase>
   private readonly locks: LockManager
   /** Holder locks this tab holds, per role. */
   private readonly held = new Map<string, Held>()
@@ -43,12 +47,13 @@ export class WebLocksLeaseStore implements LeaseStore {
     readonly name: string,
     options: WebLocksLeaseOptions = {},
   ) {
-    const g = globalThis as { localStorage?: Storage; navigator?: { locks?: LockManager } }
-    const storage = options.storage ?? g.localStorage
+    const g = globalThis as { indexedDB?: unknown; navigator?: { locks?: LockManager } }
     const locks = options.locks ?? g.navigator?.locks
-    if (!storage || !locks) throw new Error('webLocksLease: needs localStorage and navigator.locks (a browser page)')
-    this.storage = storage
+    if (!g.indexedDB || !locks) throw new Error('webLocksLease: needs IndexedDB and navigator.locks (a browser page or worker)')
     this.locks = locks
+    this.db = openDB(options.database ?? 'understudy-lease', 1, {
+      upgrade: (db) => void db.createObjectStore(STORE),
+    })
   }
 
   now(): number {
@@ -56,18 +61,18 @@ export class WebLocksLeaseStore implements LeaseStore {
   }
 
   async read(role: string): Promise<LeaseRow | undefined> {
-    return this.effective(role, this.load(role))
+    return this.effective(role, await this.load(role))
   }
 
   updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
     return this.table(async () => {
-      const stored = this.effective(role, this.load(role))
-      const next = decideHeartbeat(stored, uuid, seen, this.now(), timeoutMs, this.releasedEpoch(role))
+      const stored = this.effective(role, await this.load(role))
+      const next = decideHeartbeat(stored, uuid, seen, this.now(), timeoutMs, await this.releasedEpoch(role))
       if (!next) return undefined
       // A new holder takes the holder lock *before* the row says so: followers only queue for the lock
       // after reading the row, so their request always comes after the holder's.
       if (stored?.holder !== uuid && !(await this.hold(role, stored !== undefined))) return undefined
-      this.storage.setItem(this.key(role), JSON.stringify(next))
+      await (await this.db).put(STORE, next, this.key(role))
       return next
     })
   }
@@ -78,22 +83,22 @@ export class WebLocksLeaseStore implements LeaseStore {
   }
 
   release(uuid: string, role: string): Promise<void> {
-    return this.table(() => {
-      const r = this.load(role)
+    return this.table(async () => {
+      const r = await this.load(role)
       if (r?.holder !== uuid) return
-      this.storage.setItem(`${this.key(role)}:released`, String(r.epoch))
-      this.storage.removeItem(this.key(role))
+      const db = await this.db
+      await db.put(STORE, r.epoch, `${this.key(role)}:released`)
+      await db.delete(STORE, this.key(role))
       this.held.get(role)?.release()
       this.held.delete(role)
     })
   }
 
   clear(): Promise<void> {
-    return this.table(() => {
-      for (let i = this.storage.length - 1; i >= 0; i--) {
-        const k = this.storage.key(i)
-        if (k?.startsWith(`understudy-lease:${this.name}:`) && !k.endsWith(':released')) this.storage.removeItem(k)
-      }
+    return this.table(async () => {
+      const db = await this.db
+      for (const k of await db.getAllKeys(STORE))
+        if (typeof k === 'string' && k.startsWith(`understudy-lease:${this.name}:`) && !k.endsWith(':released')) await db.delete(STORE, k)
     })
   }
 
@@ -133,22 +138,16 @@ export class WebLocksLeaseStore implements LeaseStore {
     return `understudy-lease:${this.name}:${role}:holder`
   }
 
-  private load(role: string): LeaseRow | undefined {
-    const text = this.storage.getItem(this.key(role))
-    if (!text) return undefined
-    try {
-      const r = JSON.parse(text) as Partial<LeaseRow>
-      return typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)
-        ? { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
-        : undefined
-    } catch {
-      return undefined
-    }
+  private async load(role: string): Promise<LeaseRow | undefined> {
+    const r = (await (await this.db).get(STORE, this.key(role))) as Partial<LeaseRow> | undefined
+    return r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)
+      ? { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
+      : undefined
   }
 
-  private releasedEpoch(role: string): number | undefined {
-    const e = Number(this.storage.getItem(`${this.key(role)}:released`))
-    return Number.isSafeInteger(e) && e > 0 ? e : undefined
+  private async releasedEpoch(role: string): Promise<number | undefined> {
+    const e = (await (await this.db).get(STORE, `${this.key(role)}:released`)) as unknown
+    return typeof e === 'number' && Number.isSafeInteger(e) && e > 0 ? e : undefined
   }
 
   /** The row as this tab must judge it: expired at once when this tab was granted the holder lock. */
