@@ -25,5 +25,6 @@ export {
 } from './errors.js'
 export type { ClassLike, ClassList } from './graph/kinds.js'
 export { MemoryLeaseStore, decideHeartbeat, type LeaseRow, type LeaseStore } from './roles/lease.js'
+export { remoteElection, serveElection, type ElectionService, type ElectionWorker } from './roles/remote.js'
 export { Elector, checkHeartbeat, type HeartbeatOptions, type ElectorEvents, type ElectorLike, type ElectionFactory } from './roles/elector.js'
 export { PROTOCOL_VERSION, readFrame, type Frame } from './codec/frames.js'

@@ -20,10 +20,9 @@
  * on the main thread: weaker, as a busy thread delays it).
  */
 import { Worker } from 'node:worker_threads'
-import * as Comlink from 'comlink'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
-import type { ElectionFactory, ElectorEvents, ElectorLike, HeartbeatOptions } from '../../src/index.js'
-import type { Host, LeaseSpec, WorkerApi } from './worker.js'
+import { remoteElection, type ElectionFactory } from '../../src/index.js'
+import type { LeaseSpec } from './worker.js'
 
 export interface WorkerElectionOptions extends LeaseSpec {
   /** A main thread silent for this long is taken to be hung (default: T). */
@@ -32,7 +31,15 @@ export interface WorkerElectionOptions extends LeaseSpec {
 
 /** An `election` for `Understudy.start` that runs in a worker thread. */
 export function workerElection(options: WorkerElectionOptions): ElectionFactory {
-  return (uuid, role, heartbeat, events) => new WorkerElector(options, uuid, role, heartbeat, events)
+  const { module, exportName, args, mainThreadTimeoutMs } = options
+  return remoteElection(
+    () => {
+      const worker = spawn()
+      return { endpoint: nodeEndpoint(worker), terminate: () => void worker.terminate() }
+    },
+    { module, exportName, args },
+    mainThreadTimeoutMs,
+  )
 }
 
 /** Starts the worker script, from source (through tsx) when this module runs as TypeScript. */
@@ -41,66 +48,4 @@ function spawn(): Worker {
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry)
   const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}) })`
   return new Worker(boot, { eval: true })
-}
-
-class WorkerElector implements ElectorLike {
-  private leader = false
-  private readonly worker: Worker
-  private readonly remote: Comlink.Remote<WorkerApi>
-
-  constructor(
-    private readonly options: WorkerElectionOptions,
-    private readonly uuid: string,
-    private readonly role: string,
-    private readonly heartbeat: HeartbeatOptions,
-    private readonly events: ElectorEvents,
-  ) {
-    this.worker = spawn()
-    this.worker.on('error', (err) => events.error?.(err))
-    this.remote = Comlink.wrap<WorkerApi>(nodeEndpoint(this.worker))
-  }
-
-  get isLeader(): boolean {
-    return this.leader
-  }
-
-  start(): void {
-    const host: Host = {
-      elected: (epoch) => {
-        this.leader = true
-        this.events.elected(epoch)
-      },
-      demoted: (reason) => {
-        this.leader = false
-        this.events.demoted(reason)
-      },
-      error: (message) => this.events.error?.(new Error(message)),
-      probe: () => {
-        this.events.beat?.()
-        return this.events.eligible?.() ?? true
-      },
-    }
-    const { module, exportName, args } = this.options
-    void this.remote
-      .start(this.uuid, this.role, this.heartbeat, { module, exportName, args }, this.options.mainThreadTimeoutMs ?? this.heartbeat.timeoutMs, Comlink.proxy(host) as unknown as Comlink.Remote<Host>)
-      .catch((err: Error) => this.events.error?.(err))
-  }
-
-  stop(reason?: string): void {
-    this.leader = false
-    void this.remote.stop(reason).finally(() => this.worker.terminate())
-  }
-
-  async resign(reason?: string): Promise<void> {
-    this.leader = false
-    try {
-      await this.remote.resign(reason)
-    } finally {
-      await this.worker.terminate()
-    }
-  }
-
-  poke(): void {
-    void this.remote.poke()
-  }
 }

@@ -1,0 +1,137 @@
+/**
+ * Election in another thread, over comlink: the main side (`remoteElection`)
+ * and the worker side (`serveElection`), for any endpoint — a Web Worker, a
+ * Node worker thread. The worker runs the Elector on its own timers against a
+ * lease store it builds itself, and probes the main thread every beat: when the
+ * main thread has not answered for `mainThreadTimeoutMs`, the worker stops
+ * renewing and the node steps down, so a hung page or process never looks alive.
+ */
+import * as Comlink from 'comlink'
+import { realClock } from '../clock.js'
+import { Elector, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
+import type { LeaseStore } from './lease.js'
+
+/** What the main thread offers the worker. */
+interface Host {
+  elected(epoch: number): void
+  demoted(reason: string): void
+  error(message: string): void
+  /** Answers while the main thread is responsive; returns whether this node may take the lease. */
+  probe(): boolean
+}
+
+/** The worker side, as the main side calls it. */
+export interface ElectionService {
+  start(uuid: string, role: string, heartbeat: HeartbeatOptions, spec: unknown, mainThreadTimeoutMs: number, host: Host): Promise<void>
+  stop(reason?: string): void
+  resign(reason?: string): Promise<void>
+  poke(): void
+}
+
+/** A started worker: its comlink endpoint and how to end it. */
+export interface ElectionWorker {
+  endpoint: Comlink.Endpoint
+  terminate(): void | Promise<void>
+}
+
+/**
+ * Main side: an `election` for `Understudy.start` that runs in the worker
+ * `open()` starts. `spec` (structured-cloneable) tells the worker which lease
+ * store to build.
+ */
+export function remoteElection(open: () => ElectionWorker, spec: unknown, mainThreadTimeoutMs?: number): ElectionFactory {
+  return (uuid, role, heartbeat, events) => new RemoteElector(open(), spec, mainThreadTimeoutMs ?? heartbeat.timeoutMs, uuid, role, heartbeat, events)
+}
+
+class RemoteElector implements ElectorLike {
+  private leader = false
+  private readonly remote: Comlink.Remote<ElectionService>
+
+  constructor(
+    private readonly worker: ElectionWorker,
+    private readonly spec: unknown,
+    private readonly mainThreadTimeoutMs: number,
+    private readonly uuid: string,
+    private readonly role: string,
+    private readonly heartbeat: HeartbeatOptions,
+    private readonly events: ElectorEvents,
+  ) {
+    this.remote = Comlink.wrap<ElectionService>(worker.endpoint)
+  }
+
+  get isLeader(): boolean {
+    return this.leader
+  }
+
+  start(): void {
+    const host: Host = {
+      elected: (epoch) => {
+        this.leader = true
+        this.events.elected(epoch)
+      },
+      demoted: (reason) => {
+        this.leader = false
+        this.events.demoted(reason)
+      },
+      error: (message) => this.events.error?.(new Error(message)),
+      probe: () => {
+        this.events.beat?.()
+        return this.events.eligible?.() ?? true
+      },
+    }
+    void this.remote
+      .start(this.uuid, this.role, this.heartbeat, this.spec, this.mainThreadTimeoutMs, Comlink.proxy(host) as unknown as Host)
+      .catch((err: Error) => this.events.error?.(err))
+  }
+
+  stop(reason?: string): void {
+    this.leader = false
+    void this.remote.stop(reason).finally(() => this.worker.terminate())
+  }
+
+  async resign(reason?: string): Promise<void> {
+    this.leader = false
+    try {
+      await this.remote.resign(reason)
+    } finally {
+      await this.worker.terminate()
+    }
+  }
+
+  poke(): void {
+    void this.remote.poke()
+  }
+}
+
+/** Worker side: serves elections on `endpoint`, building each lease store from its spec. */
+export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unknown) => LeaseStore | Promise<LeaseStore>): void {
+  let elector: Elector | undefined
+  const service: ElectionService = {
+    async start(uuid, role, heartbeat, spec, mainThreadTimeoutMs, host) {
+      const store = await makeStore(spec)
+      const remote = host as unknown as Comlink.Remote<Host>
+      let answered = realClock.now()
+      let eligible = false
+      elector = new Elector(uuid, role, store, realClock, heartbeat, {
+        elected: (epoch) => void remote.elected(epoch),
+        demoted: (reason) => void remote.demoted(reason),
+        error: (err) => void remote.error(String(err)),
+        eligible: () => eligible,
+        beat: () =>
+          void remote.probe().then(
+            (e) => {
+              answered = realClock.now()
+              eligible = e
+            },
+            () => undefined,
+          ),
+        alive: () => realClock.now() - answered <= mainThreadTimeoutMs,
+      })
+      elector.start()
+    },
+    stop: (reason) => elector?.stop(reason),
+    resign: async (reason) => elector?.resign(reason),
+    poke: () => elector?.poke(),
+  }
+  Comlink.expose(service, endpoint)
+}
