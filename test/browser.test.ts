@@ -13,8 +13,9 @@ type TestApi = {
 }
 declare const understudyTest: TestApi
 declare const electedTest: {
-  start(channel: string, lease: string, id: string, intervalMs?: number, timeoutMs?: number): Promise<void>
+  start(channel: string, lease: string, id: string, intervalMs?: number, timeoutMs?: number, inWorker?: boolean): Promise<void>
   write(n: number): Promise<number>
+  hang(ms: number): { roleAfter: string; wrote: boolean }
   state(): { role: string; epoch: number; todos: string[]; roles: { role: string; epoch: number; at: number }[]; errors: string[] }
 }
 
@@ -28,6 +29,7 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     dir = mkdtempSync(join(tmpdir(), 'understudy-browser-'))
     await bundlePage(new URL('./browser/page.ts', import.meta.url).pathname, dir)
     await bundlePage(new URL('./browser/elected.ts', import.meta.url).pathname, join(dir, 'elected'))
+    await bundlePage(new URL('./browser/election-worker.ts', import.meta.url).pathname, join(dir, 'election-worker'))
     site = await serve(dir)
     browser = await launchChromium()
     // One context = one browser profile: its pages are tabs that share BroadcastChannel, storage and locks.
@@ -94,5 +96,33 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     expect(promotedAt - closedAt).toBeLessThan(2500)
     expect(s.errors).toEqual([])
     await stb.close()
+  }, 60_000)
+
+  it('heartbeat in a Web Worker: a hung page stops renewing, the other tab takes over, the woken page is fenced', async () => {
+    const channel = `bc-${Math.random().toString(36).slice(2)}`
+    const lease = `lease-${Math.random().toString(36).slice(2)}`
+    const one = await page('elected/')
+    const two = await page('elected/')
+    for (const [p, id] of [[one, 'one'], [two, 'two']] as const)
+      await p.evaluate(([c, l, i]) => electedTest.start(c as string, l as string, i as string, 100, 400, true), [channel, lease, id])
+    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 15_000 }).then(() => p)
+    const candidates = [isActive(one), isActive(two)]
+    for (const c of candidates) c.catch(() => undefined)
+    const act = await Promise.race(candidates)
+    const stb = act === one ? two : one
+    await act.evaluate(() => electedTest.write(5))
+    // The active page's main thread hangs for 6 s; its worker keeps running but must stop renewing.
+    const hung = act.evaluate(() => electedTest.hang(6000))
+    await stb.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 5000 })
+    const s = await stb.evaluate(() => electedTest.state())
+    expect(s.todos).toEqual(Array.from({ length: 5 }, (_, i) => `todo ${i}`))
+    expect(s.epoch).toBe(2)
+    const woke = await hung
+    // Whether the write right after waking was refused locally or sent under the old epoch, it never reaches the new active.
+    void woke
+    await act.waitForFunction(() => electedTest.state().role === 'standby', undefined, { timeout: 5000 })
+    await stb.waitForTimeout(300)
+    expect((await stb.evaluate(() => electedTest.state())).todos).not.toContain('written while deposed')
+    await Promise.all([one.close(), two.close()])
   }, 60_000)
 })

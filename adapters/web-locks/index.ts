@@ -14,7 +14,7 @@
  * it is fenced.
  */
 import { openDB, type IDBPDatabase } from 'idb'
-import { decideHeartbeat, type LeaseRow, type LeaseStore } from '../src/index.js'
+import { decideHeartbeat, remoteElection, type ElectionFactory, type ElectionWorker, type LeaseRow, type LeaseStore } from '../../src/index.js'
 
 export interface WebLocksLeaseOptions {
   /** The lock manager (default: `navigator.locks`). */
@@ -191,4 +191,35 @@ export class WebLocksLeaseStore implements LeaseStore {
   private table<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.locks.request(`understudy-lease:${this.name}:table`, { mode: 'exclusive' }, () => fn()) as Promise<T>
   }
+}
+
+export interface WebWorkerElectionOptions {
+  /**
+   * Starts a module worker that calls `serveWebLocksElection()` from `understudy-ha/adapters/web-locks/worker`.
+   * With a bundler: a file `election-worker.js` containing
+   * `import { serveWebLocksElection } from 'understudy-ha/adapters/web-locks/worker'; serveWebLocksElection()`, started with
+   * `() => new Worker(new URL('./election-worker.js', import.meta.url), { type: 'module' })`.
+   */
+  worker: () => Worker
+  /** The lease name (default: the group). */
+  lease?: string
+  /** A main thread silent for this long is taken to be hung (default: T). */
+  mainThreadTimeoutMs?: number
+}
+
+/**
+ * Election for a page, run in a Web Worker over the Web Locks lease: a
+ * background tab's throttled timers cannot starve its heartbeat, and a page
+ * whose main thread hangs stops renewing and steps down.
+ */
+export function webWorkerElection(options: WebWorkerElectionOptions): ElectionFactory {
+  return (uuid, role, heartbeat, events) =>
+    remoteElection(
+      () => {
+        const w = options.worker()
+        return { endpoint: w as unknown as ElectionWorker['endpoint'], terminate: () => w.terminate() }
+      },
+      { lease: options.lease ?? role },
+      options.mainThreadTimeoutMs,
+    )(uuid, role, heartbeat, events)
 }
