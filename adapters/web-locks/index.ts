@@ -1,9 +1,12 @@
 /**
  * A lease store for the tabs of one browser profile, on the Web Locks API.
  *
- * The heartbeat table lives in IndexedDB (shared by the pages and the workers
- * of an origin) and is changed under an exclusive Web Lock, so every tab and
- * worker applies the same rules atomically. On top,
+ * The heartbeat table is changed under an exclusive Web Lock, so every tab and
+ * worker applies the same rules atomically. It lives in `localStorage` in a
+ * page (synchronous: a takeover costs microseconds) and in IndexedDB in a
+ * worker, which has no `localStorage`. Every node of a group must use the same
+ * table: elect in pages everywhere, or in workers everywhere
+ * (`webWorkerElection`), or pass `table: 'indexedDB'` to all. On top,
  * the holder keeps a second lock — the *holder lock* — for as long as it holds
  * the lease. Browsers release a closed or crashed tab's locks within
  * milliseconds, and followers queue for that lock: the one that is granted it
@@ -13,14 +16,62 @@
  * wakes, its lock request fails with `AbortError` and its renewal is refused:
  * it is fenced.
  */
-import { openDB, type IDBPDatabase } from 'idb'
+import { openDB } from 'idb'
 import { decideHeartbeat, remoteElection, type ElectionFactory, type ElectionWorker, type LeaseRow, type LeaseStore } from '../../src/index.js'
 
 export interface WebLocksLeaseOptions {
   /** The lock manager (default: `navigator.locks`). */
   locks?: LockManager
+  /** Where the table lives (default: `'localStorage'` where there is one, else `'indexedDB'`). */
+  table?: 'localStorage' | 'indexedDB'
   /** IndexedDB database holding the table (default `understudy-lease`). */
   database?: string
+}
+
+/** The table's storage: a few keys, read and written under the table lock. */
+interface TableStorage {
+  get(key: string): Promise<unknown>
+  getBoth(a: string, b: string): Promise<[unknown, unknown]>
+  write(puts: [string, unknown][], deletes: string[]): Promise<void>
+  keys(): Promise<string[]>
+}
+
+function localTable(storage: Storage): TableStorage {
+  const get = (k: string): unknown => {
+    const v = storage.getItem(k)
+    try {
+      return v === null ? undefined : (JSON.parse(v) as unknown)
+    } catch {
+      return undefined
+    }
+  }
+  return {
+    get: async (k) => get(k),
+    getBoth: async (a, b) => [get(a), get(b)],
+    write: async (puts, deletes) => {
+      for (const [k, v] of puts) storage.setItem(k, JSON.stringify(v))
+      for (const k of deletes) storage.removeItem(k)
+    },
+    keys: async () => Array.from({ length: storage.length }, (_, i) => storage.key(i)).filter((k): k is string => k !== null),
+  }
+}
+
+function indexedDbTable(name: string): TableStorage {
+  const db = openDB(name, 1, { upgrade: (d) => void d.createObjectStore(STORE) })
+  return {
+    get: async (k) => (await db).get(STORE, k),
+    getBoth: async (a, b) => {
+      const tx = (await db).transaction(STORE, 'readonly')
+      return Promise.all([tx.store.get(a), tx.store.get(b)])
+    },
+    // Relaxed durability: the table is a lease, not data — a browser crash ends every tab that could hold it —
+    // and durable commits would add a disk flush to every renewal and takeover.
+    write: async (puts, deletes) => {
+      const tx = (await db).transaction(STORE, 'readwrite', { durability: 'relaxed' })
+      await Promise.all([...puts.map(([k, v]) => tx.store.put(v, k)), ...deletes.map((k) => tx.store.delete(k)), tx.done])
+    },
+    keys: async () => ((await (await db).getAllKeys(STORE)) as unknown[]).filter((k): k is string => typeof k === 'string'),
+  }
 }
 
 const STORE = 'rows'
@@ -35,7 +86,7 @@ interface Held {
 }
 
 export class WebLocksLeaseStore implements LeaseStore {
-  private readonly db: Promise<IDBPDatabase>
+  private readonly store: TableStorage
   private readonly locks: LockManager
   /** Holder locks this tab holds, per role. */
   private readonly held = new Map<string, Held>()
@@ -47,13 +98,14 @@ export class WebLocksLeaseStore implements LeaseStore {
     readonly name: string,
     options: WebLocksLeaseOptions = {},
   ) {
-    const g = globalThis as { indexedDB?: unknown; navigator?: { locks?: LockManager } }
+    const g = globalThis as { indexedDB?: unknown; localStorage?: Storage; navigator?: { locks?: LockManager } }
     const locks = options.locks ?? g.navigator?.locks
-    if (!g.indexedDB || !locks) throw new Error('webLocksLease: needs IndexedDB and navigator.locks (a browser page or worker)')
+    if (!locks) throw new Error('webLocksLease: needs navigator.locks (a browser page or worker)')
     this.locks = locks
-    this.db = openDB(options.database ?? 'understudy-lease', 1, {
-      upgrade: (db) => void db.createObjectStore(STORE),
-    })
+    const kind = options.table ?? (g.localStorage ? 'localStorage' : 'indexedDB')
+    if (kind === 'localStorage' && !g.localStorage) throw new Error('webLocksLease: there is no localStorage here (a worker?): use table "indexedDB"')
+    if (kind === 'indexedDB' && !g.indexedDB) throw new Error('webLocksLease: there is no IndexedDB here')
+    this.store = kind === 'localStorage' ? localTable(g.localStorage as Storage) : indexedDbTable(options.database ?? 'understudy-lease')
   }
 
   now(): number {
@@ -66,13 +118,14 @@ export class WebLocksLeaseStore implements LeaseStore {
 
   updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
     return this.table(async () => {
-      const stored = this.effective(role, await this.load(role))
-      const next = decideHeartbeat(stored, uuid, seen, this.now(), timeoutMs, await this.releasedEpoch(role))
+      const [row, released] = await this.loadWithReleased(role)
+      const stored = this.effective(role, row)
+      const next = decideHeartbeat(stored, uuid, seen, this.now(), timeoutMs, released)
       if (!next) return undefined
       // A new holder takes the holder lock *before* the row says so: followers only queue for the lock
       // after reading the row, so their request always comes after the holder's.
       if (stored?.holder !== uuid && !(await this.hold(role, stored !== undefined))) return undefined
-      await (await this.db).put(STORE, next, this.key(role))
+      await this.store.write([[this.key(role), next]], [])
       return next
     })
   }
@@ -86,9 +139,7 @@ export class WebLocksLeaseStore implements LeaseStore {
     return this.table(async () => {
       const r = await this.load(role)
       if (r?.holder !== uuid) return
-      const db = await this.db
-      await db.put(STORE, r.epoch, `${this.key(role)}:released`)
-      await db.delete(STORE, this.key(role))
+      await this.store.write([[`${this.key(role)}:released`, r.epoch]], [this.key(role)])
       this.held.get(role)?.release()
       this.held.delete(role)
     })
@@ -96,9 +147,8 @@ export class WebLocksLeaseStore implements LeaseStore {
 
   clear(): Promise<void> {
     return this.table(async () => {
-      const db = await this.db
-      for (const k of await db.getAllKeys(STORE))
-        if (typeof k === 'string' && k.startsWith(`understudy-lease:${this.name}:`) && !k.endsWith(':released')) await db.delete(STORE, k)
+      const keys = (await this.store.keys()).filter((k) => k.startsWith(`understudy-lease:${this.name}:`) && !k.endsWith(':released'))
+      await this.store.write([], keys)
     })
   }
 
@@ -139,15 +189,13 @@ export class WebLocksLeaseStore implements LeaseStore {
   }
 
   private async load(role: string): Promise<LeaseRow | undefined> {
-    const r = (await (await this.db).get(STORE, this.key(role))) as Partial<LeaseRow> | undefined
-    return r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)
-      ? { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
-      : undefined
+    return asRow(await this.store.get(this.key(role)))
   }
 
-  private async releasedEpoch(role: string): Promise<number | undefined> {
-    const e = (await (await this.db).get(STORE, `${this.key(role)}:released`)) as unknown
-    return typeof e === 'number' && Number.isSafeInteger(e) && e > 0 ? e : undefined
+  /** The row and the last released epoch. */
+  private async loadWithReleased(role: string): Promise<[LeaseRow | undefined, number | undefined]> {
+    const [r, e] = await this.store.getBoth(this.key(role), `${this.key(role)}:released`)
+    return [asRow(r), typeof e === 'number' && Number.isSafeInteger(e) && e > 0 ? e : undefined]
   }
 
   /** The row as this tab must judge it: expired at once when this tab was granted the holder lock. */
@@ -191,6 +239,13 @@ export class WebLocksLeaseStore implements LeaseStore {
   private table<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.locks.request(`understudy-lease:${this.name}:table`, { mode: 'exclusive' }, () => fn()) as Promise<T>
   }
+}
+
+function asRow(v: unknown): LeaseRow | undefined {
+  const r = v as Partial<LeaseRow> | undefined
+  return r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)
+    ? { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
+    : undefined
 }
 
 export interface WebWorkerElectionOptions {
