@@ -125,4 +125,31 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     expect((await stb.evaluate(() => electedTest.state())).todos).not.toContain('written while deposed')
     await Promise.all([one.close(), two.close()])
   }, 60_000)
+
+  it('a hung tab keeps its Web Locks: after T the other tab steals the lease and takes over; the woken tab is fenced', async () => {
+    const channel = `bc-${Math.random().toString(36).slice(2)}`
+    const lease = `lease-${Math.random().toString(36).slice(2)}`
+    const one = await page('elected/')
+    const two = await page('elected/')
+    // Election on the main thread (no worker): a hang stops the renewals, but the tab keeps its locks.
+    for (const [p, id] of [[one, 'one'], [two, 'two']] as const)
+      await p.evaluate(([c, l, i]) => electedTest.start(c as string, l as string, i as string, 100, 400), [channel, lease, id])
+    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 15_000 }).then(() => p)
+    const candidates = [isActive(one), isActive(two)]
+    for (const c of candidates) c.catch(() => undefined)
+    const act = await Promise.race(candidates)
+    const stb = act === one ? two : one
+    await act.evaluate(() => electedTest.write(3))
+    const hung = act.evaluate(() => electedTest.hang(5000))
+    await stb.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 10_000 })
+    const s = await stb.evaluate(() => electedTest.state())
+    expect(s.epoch).toBe(2)
+    expect(s.todos).toEqual(['todo 0', 'todo 1', 'todo 2'])
+    await hung
+    await act.waitForFunction(() => electedTest.state().role === 'standby', undefined, { timeout: 10_000 })
+    expect(await stb.evaluate(() => electedTest.state().role)).toBe('active')
+    await stb.waitForTimeout(300)
+    expect((await stb.evaluate(() => electedTest.state())).todos).not.toContain('written while deposed')
+    await Promise.all([one.close(), two.close()])
+  }, 60_000)
 })

@@ -26,6 +26,12 @@ export interface WebLocksLeaseOptions {
   table?: 'localStorage' | 'indexedDB'
   /** IndexedDB database holding the table (default `understudy-lease`). */
   database?: string
+  /**
+   * How long to wait for the table's lock before stealing it (default 1000 ms):
+   * a frozen tab may be holding it. Writes are compare-and-set, so a thawed
+   * tab that was robbed of the lock cannot overwrite a newer row.
+   */
+  tableLockTimeoutMs?: number
 }
 
 /** The table's storage: a few keys, read and written under the table lock. */
@@ -33,8 +39,12 @@ interface TableStorage {
   get(key: string): Promise<unknown>
   getBoth(a: string, b: string): Promise<[unknown, unknown]>
   write(puts: [string, unknown][], deletes: string[]): Promise<void>
+  /** Writes `next` under `key` only if it still holds `expected` (compared as JSON); atomic. */
+  compareAndSet(key: string, expected: unknown, next: unknown): Promise<boolean>
   keys(): Promise<string[]>
 }
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
 
 function localTable(storage: Storage): TableStorage {
   const get = (k: string): unknown => {
@@ -51,6 +61,12 @@ function localTable(storage: Storage): TableStorage {
     write: async (puts, deletes) => {
       for (const [k, v] of puts) storage.setItem(k, JSON.stringify(v))
       for (const k of deletes) storage.removeItem(k)
+    },
+    // Synchronous: nothing can run between the check and the write.
+    compareAndSet: async (k, expected, next) => {
+      if (!same(get(k), expected)) return false
+      storage.setItem(k, JSON.stringify(next))
+      return true
     },
     keys: async () => Array.from({ length: storage.length }, (_, i) => storage.key(i)).filter((k): k is string => k !== null),
   }
@@ -70,6 +86,14 @@ function indexedDbTable(name: string): TableStorage {
       const tx = (await db).transaction(STORE, 'readwrite', { durability: 'relaxed' })
       await Promise.all([...puts.map(([k, v]) => tx.store.put(v, k)), ...deletes.map((k) => tx.store.delete(k)), tx.done])
     },
+    // One readwrite transaction: IndexedDB serialises it against every other context.
+    compareAndSet: async (k, expected, next) => {
+      const tx = (await db).transaction(STORE, 'readwrite', { durability: 'relaxed' })
+      const ok = same(await tx.store.get(k), expected)
+      if (ok) await tx.store.put(next, k)
+      await tx.done
+      return ok
+    },
     keys: async () => ((await (await db).getAllKeys(STORE)) as unknown[]).filter((k): k is string => typeof k === 'string'),
   }
 }
@@ -88,6 +112,7 @@ interface Held {
 export class WebLocksLeaseStore implements LeaseStore {
   private readonly store: TableStorage
   private readonly locks: LockManager
+  private readonly tableLockTimeoutMs: number
   /** Holder locks this tab holds, per role. */
   private readonly held = new Map<string, Held>()
   /** Roles whose holder lock this tab was *granted* while following: the previous holder is gone. */
@@ -102,6 +127,7 @@ export class WebLocksLeaseStore implements LeaseStore {
     const locks = options.locks ?? g.navigator?.locks
     if (!locks) throw new Error('webLocksLease: needs navigator.locks (a browser page or worker)')
     this.locks = locks
+    this.tableLockTimeoutMs = options.tableLockTimeoutMs ?? 1000
     const kind = options.table ?? (g.localStorage ? 'localStorage' : 'indexedDB')
     if (kind === 'localStorage' && !g.localStorage) throw new Error('webLocksLease: there is no localStorage here (a worker?): use table "indexedDB"')
     if (kind === 'indexedDB' && !g.indexedDB) throw new Error('webLocksLease: there is no IndexedDB here')
@@ -125,7 +151,12 @@ export class WebLocksLeaseStore implements LeaseStore {
       // A new holder takes the holder lock *before* the row says so: followers only queue for the lock
       // after reading the row, so their request always comes after the holder's.
       if (stored?.holder !== uuid && !(await this.hold(role, stored !== undefined))) return undefined
-      await this.store.write([[this.key(role), next]], [])
+      // Compare-and-set against the row this decision was made on: if the table lock was stolen from this
+      // tab while it waited (it was frozen), a newer row is never overwritten.
+      if (!(await this.store.compareAndSet(this.key(role), row, next))) {
+        if (stored?.holder !== uuid) this.releaseHeld(role)
+        return undefined
+      }
       return next
     })
   }
@@ -236,8 +267,24 @@ export class WebLocksLeaseStore implements LeaseStore {
     })
   }
 
-  private table<T>(fn: () => T | Promise<T>): Promise<T> {
-    return this.locks.request(`understudy-lease:${this.name}:table`, { mode: 'exclusive' }, () => fn()) as Promise<T>
+  private releaseHeld(role: string): void {
+    this.held.get(role)?.release()
+    this.held.delete(role)
+  }
+
+  /** Runs `fn` under the table's lock; a lock held longer than `tableLockTimeoutMs` (a frozen tab) is stolen. */
+  private async table<T>(fn: () => T | Promise<T>): Promise<T> {
+    const name = `understudy-lease:${this.name}:table`
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(), this.tableLockTimeoutMs)
+    try {
+      return (await this.locks.request(name, { mode: 'exclusive', signal: abort.signal }, () => fn())) as T
+    } catch (err) {
+      if ((err as Error).name !== 'AbortError' || !abort.signal.aborted) throw err
+      return (await this.locks.request(name, { mode: 'exclusive', steal: true }, () => fn())) as T
+    } finally {
+      clearTimeout(timer)
+    }
   }
 }
 
