@@ -361,14 +361,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (this.primary) this.flush()
     // Give the lease up first, so a standby takes over at its next beat instead of after T.
     await this.elector?.resign('the node closed')
-    this.closed = true
-    this.clock.clearTimeout(this.retransmitTimer)
-    this.primary?.abandon('the node closed')
-    this.mirror?.dispose()
-    this.primary = undefined
-    this.mirror = undefined
-    this.graph.demote('this node is closed')
-    this.currentRole = 'stopped'
+    this.stopLocally('closed')
     this.emit('role', { role: 'stopped', epoch: this.highestEpoch })
     await this.transport.close()
   }
@@ -380,17 +373,22 @@ export class Understudy extends Emitter<UnderstudyEvents> {
    */
   async abort(): Promise<void> {
     if (this.closed) return
-    this.closed = true
     this.elector?.stop('aborted')
+    this.stopLocally('aborted')
+    const t = this.transport as Transport & { abort?: () => void | Promise<void> }
+    await (t.abort ? t.abort() : t.close())
+  }
+
+  /** Ends every local activity: timers, pending commits, replication state, writes. */
+  private stopLocally(how: 'closed' | 'aborted'): void {
+    this.closed = true
     this.clock.clearTimeout(this.retransmitTimer)
-    this.primary?.abandon('the node was aborted')
+    this.primary?.abandon(`the node was ${how}`)
     this.mirror?.dispose()
     this.primary = undefined
     this.mirror = undefined
-    this.graph.demote('this node was aborted')
+    this.graph.demote(`this node was ${how}`)
     this.currentRole = 'stopped'
-    const t = this.transport as Transport & { abort?: () => void | Promise<void> }
-    await (t.abort ? t.abort() : t.close())
   }
 
   // ---- roles --------------------------------------------------------------

@@ -42,6 +42,27 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
+  /**
+   * Two tabs electing through one Web Locks lease; resolves once one is active.
+   * `interval`/`timeout` are I and T; `inWorker` runs each election in a Web Worker.
+   */
+  async function electedTabs(interval: number, timeout: number, inWorker = false): Promise<{ act: Page; stb: Page; close(): Promise<unknown> }> {
+    const channel = `bc-${Math.random().toString(36).slice(2)}`
+    const lease = `lease-${Math.random().toString(36).slice(2)}`
+    const one = await page('elected/')
+    const two = await page('elected/')
+    for (const [p, id] of [[one, 'one'], [two, 'two']] as const)
+      await p.evaluate(([c, l, i, iv, t, w]) => electedTest.start(c as string, l as string, i as string, iv as number, t as number, w as boolean), [channel, lease, id, interval, timeout, inWorker] as const)
+    // Whichever tab the lease elects.
+    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 15_000 }).then(() => p)
+    const candidates = [isActive(one), isActive(two)]
+    for (const c of candidates) c.catch(() => undefined) // the loser times out quietly
+    const act = await Promise.race(candidates)
+    const stb = act === one ? two : one
+    expect(await stb.evaluate(() => electedTest.state().role)).toBe('standby')
+    return { act, stb, close: () => Promise.all([one.close(), two.close()]) }
+  }
+
   async function page(path = ''): Promise<Page> {
     const p = await tabs.newPage()
     await p.goto(site.url + path)
@@ -68,21 +89,9 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
   }, 60_000)
 
   it('Web Locks election: closing the active tab makes the other tab active at once, with every acknowledged todo (invariants 2, 3)', async () => {
-    const channel = `bc-${Math.random().toString(36).slice(2)}`
-    const lease = `lease-${Math.random().toString(36).slice(2)}`
-    const one = await page('elected/')
-    const two = await page('elected/')
     // A long T (5 s) separates the two ways a standby can take over: at once through the released
     // Web Lock, or after T through expiry. (How fast "at once" is belongs to the benchmarks.)
-    await one.evaluate(([c, l]) => electedTest.start(c as string, l as string, 'one', 1000, 5000), [channel, lease])
-    await two.evaluate(([c, l]) => electedTest.start(c as string, l as string, 'two', 1000, 5000), [channel, lease])
-    // Whichever tab the lease elects.
-    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 15_000 }).then(() => p)
-    const candidates = [isActive(one), isActive(two)]
-    for (const c of candidates) c.catch(() => undefined) // the loser times out quietly
-    const act = await Promise.race(candidates)
-    const stb = act === one ? two : one
-    expect(await stb.evaluate(() => electedTest.state().role)).toBe('standby')
+    const { act, stb } = await electedTabs(1000, 5000)
     const count = await act.evaluate(() => electedTest.write(20))
     expect(count).toBe(20)
     const closedAt = Date.now()
@@ -99,17 +108,7 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
   }, 60_000)
 
   it('heartbeat in a Web Worker: a hung page stops renewing, the other tab takes over, the woken page is fenced', async () => {
-    const channel = `bc-${Math.random().toString(36).slice(2)}`
-    const lease = `lease-${Math.random().toString(36).slice(2)}`
-    const one = await page('elected/')
-    const two = await page('elected/')
-    for (const [p, id] of [[one, 'one'], [two, 'two']] as const)
-      await p.evaluate(([c, l, i]) => electedTest.start(c as string, l as string, i as string, 100, 400, true), [channel, lease, id])
-    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 15_000 }).then(() => p)
-    const candidates = [isActive(one), isActive(two)]
-    for (const c of candidates) c.catch(() => undefined)
-    const act = await Promise.race(candidates)
-    const stb = act === one ? two : one
+    const { act, stb, close } = await electedTabs(100, 400, true)
     await act.evaluate(() => electedTest.write(5))
     // The active page's main thread hangs for 6 s; its worker keeps running but must stop renewing.
     const hung = act.evaluate(() => electedTest.hang(6000))
@@ -123,22 +122,12 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     await act.waitForFunction(() => electedTest.state().role === 'standby', undefined, { timeout: 5000 })
     await stb.waitForTimeout(300)
     expect((await stb.evaluate(() => electedTest.state())).todos).not.toContain('written while deposed')
-    await Promise.all([one.close(), two.close()])
+    await close()
   }, 60_000)
 
   it('a hung tab keeps its Web Locks: after T the other tab steals the lease and takes over; the woken tab is fenced', async () => {
-    const channel = `bc-${Math.random().toString(36).slice(2)}`
-    const lease = `lease-${Math.random().toString(36).slice(2)}`
-    const one = await page('elected/')
-    const two = await page('elected/')
     // Election on the main thread (no worker): a hang stops the renewals, but the tab keeps its locks.
-    for (const [p, id] of [[one, 'one'], [two, 'two']] as const)
-      await p.evaluate(([c, l, i]) => electedTest.start(c as string, l as string, i as string, 100, 400), [channel, lease, id])
-    const isActive = (p: Page) => p.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 15_000 }).then(() => p)
-    const candidates = [isActive(one), isActive(two)]
-    for (const c of candidates) c.catch(() => undefined)
-    const act = await Promise.race(candidates)
-    const stb = act === one ? two : one
+    const { act, stb, close } = await electedTabs(100, 400)
     await act.evaluate(() => electedTest.write(3))
     const hung = act.evaluate(() => electedTest.hang(5000))
     await stb.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 10_000 })
@@ -150,6 +139,6 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     expect(await stb.evaluate(() => electedTest.state().role)).toBe('active')
     await stb.waitForTimeout(300)
     expect((await stb.evaluate(() => electedTest.state())).todos).not.toContain('written while deposed')
-    await Promise.all([one.close(), two.close()])
+    await close()
   }, 60_000)
 })
