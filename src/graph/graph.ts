@@ -1,6 +1,6 @@
 import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnsupportedValueError } from '../errors.js'
 import { ClassRegistry, TYPED_ARRAYS, classify, describeUnsupported, type ClassList } from './kinds.js'
-import { Node, at, makeNode, proxyNodes, shellTarget, type Where } from './nodes.js'
+import { Node, at, makeNode, proxyNodes, shellTarget, type Where } from './nodes/index.js'
 import { formatPath, type PathStep } from './path.js'
 import { KIND_COUNT, Kind, NEG_ZERO, type Cell, type DeltaBody, type NodeRecord, type RootList, type SnapshotBody } from './wire.js'
 

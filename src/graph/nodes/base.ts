@@ -1,0 +1,156 @@
+/** The node base class (each node is its proxy's handler) and the helpers every kind shares. */
+import { ProtocolError } from '../../errors.js'
+import type { Graph } from '../graph.js'
+import type { PathStep } from '../path.js'
+import { Kind, type Cell, type NodeRecord, type Ref } from '../wire.js'
+
+/** proxy → node, for every proxy any graph has handed out. */
+export const proxyNodes = new WeakMap<object, Node>()
+
+export const hasOwn = Object.prototype.hasOwnProperty
+/** Arrays longer than this are refused from the wire (a hostile length would make later full encodes hang). */
+export const MAX_ARRAY_LENGTH = 1 << 26
+
+export function isObject(v: unknown): v is object {
+  return typeof v === 'object' && v !== null
+}
+
+/** Canonical array index for a property key, or -1. */
+export function toIndex(key: string | symbol): number {
+  if (typeof key !== 'string') return -1
+  const c = key.charCodeAt(0)
+  if (c < 48 || c > 57) return -1
+  const n = Number(key)
+  return n >>> 0 === n && n !== 4294967295 && String(n) === key ? n : -1
+}
+
+/**
+ * One tracked object: its id, its change record for the current batch, and —
+ * because the node *is* the proxy handler — the traps that record changes.
+ * A node with `id === -1` is known but not in the replication table (not yet
+ * attached, or freed because it became unreachable); writes to it are not tracked.
+ */
+export abstract class Node {
+  id = -1
+  proxy: object | undefined
+  ref: Ref | undefined
+  /** Attached during the current batch: sent in full, so its own changes are not. */
+  fresh = false
+  /** In the graph's dirty queue for the current batch. */
+  queued = false
+  /** Mark of the last reachability sweep that reached it. */
+  mark = 0
+  /** Where it was first attached: a hint for error paths and leak reports. */
+  parent: Node | null = null
+  parentStep: PathStep | undefined
+  rootName: string | undefined
+
+  constructor(
+    readonly graph: Graph,
+    readonly target: object,
+    readonly kind: Kind,
+    public tag: string | undefined,
+  ) {}
+
+  getProxy(): object {
+    let p = this.proxy
+    if (!p) {
+      p = new Proxy(this.target, this as ProxyHandler<object>)
+      this.proxy = p
+      proxyNodes.set(p, this)
+    }
+    return p
+  }
+
+  getRef(): Ref {
+    return (this.ref ??= [this.id])
+  }
+
+  record(): NodeRecord {
+    const payload = this.encodeFull()
+    return this.tag === undefined ? [this.id, this.kind, payload] : [this.id, this.kind, payload, this.tag]
+  }
+
+  /** Queues this node for the current batch. */
+  protected touch(): void {
+    if (!this.queued && this.id >= 0) {
+      this.queued = true
+      this.graph.dirty.push(this)
+      this.graph.scheduleFlush()
+    }
+  }
+
+  protected cell(v: unknown, step: PathStep): Cell {
+    return this.graph.cell(v, this, step)
+  }
+
+  /** Full content as a wire payload. */
+  abstract encodeFull(): unknown
+  /** This batch's changes as a wire payload, or undefined when nothing changed. */
+  abstract encodeChange(): unknown
+  abstract clearChanges(): void
+  /** Calls `visit` with every value this object holds (for reachability). */
+  abstract children(visit: (v: unknown) => void): void
+  /** Validates a full payload from the wire (throws ProtocolError); `ids` resolves references. */
+  abstract checkFull(payload: unknown, where: Where): void
+  abstract checkChange(payload: unknown, where: Where): void
+  /** Replaces the content with a validated full payload. */
+  abstract fill(payload: unknown): void
+  abstract applyChange(payload: unknown): void
+  /** Empties the object (before a snapshot refills it). */
+  abstract clear(): void
+
+  set(_t: object, key: string | symbol, _v: unknown, _r: unknown): boolean {
+    this.graph.guardWrite(this, key)
+    throw this.graph.unsupportedKey(this, key, `a property on a ${KIND_NAMES[this.kind]}`, 'Use its own methods to change it.')
+  }
+
+  deleteProperty(t: object, key: string | symbol): boolean {
+    return this.set(t, key, undefined, undefined)
+  }
+
+  defineProperty(t: object, key: string | symbol, _d: PropertyDescriptor): boolean {
+    return this.set(t, key, undefined, undefined)
+  }
+}
+
+const KIND_NAMES = ['object', 'array', 'Map', 'Set', 'Date', 'typed array', 'ArrayBuffer', 'object', 'object']
+
+/** Where in a frame a payload sits; built only when an error needs it. */
+export type Where = () => string
+
+/** `where[index]`, for error messages. */
+export function at(where: Where, index: number): string {
+  return `${where()}[${index}]`
+}
+
+export function fail(where: string, detail: string): never {
+  throw new ProtocolError('TYPE', where, detail)
+}
+
+export function checkArray(p: unknown, where: Where, what: string): unknown[] {
+  if (!Array.isArray(p)) fail(where(), `${what} must be an array`)
+  return p
+}
+
+
+/** The node behind a proxy `this` inside an intercepted method. */
+export function nodeOf<N extends Node>(self: unknown): N {
+  const n = proxyNodes.get(self as object)
+  if (!n) throw new TypeError('Understudy: method called on an object that is not a tracked proxy')
+  return n as N
+}
+
+/** Methods on a collection/Date/typed-array proxy run against the real object (internal slots). */
+export function readerFor(fn: (...a: unknown[]) => unknown): (...a: unknown[]) => unknown {
+  return function (this: unknown, ...args: unknown[]) {
+    return fn.apply(nodeOf(this).target, args)
+  }
+}
+
+export function* wrapIter(g: Graph, it: Iterable<unknown>): IterableIterator<unknown> {
+  for (const v of it) yield g.wrap(v)
+}
+export function* wrapPairs(g: Graph, it: Iterable<[unknown, unknown]>): IterableIterator<[unknown, unknown]> {
+  for (const [k, v] of it) yield [g.wrap(k), g.wrap(v)]
+}

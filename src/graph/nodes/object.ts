@@ -1,0 +1,145 @@
+/** Plain objects, null-prototype objects and registered class instances. */
+import { Node, at, checkArray, fail, hasOwn, isObject, type Where } from './base.js'
+import { HOLE, Kind, type Cell } from '../wire.js'
+
+export class ObjectNode extends Node {
+  /** The first key changed in this batch; a Set is only made when a second key changes. */
+  dirtyKey: string | undefined = undefined
+  dirtyKeys: Set<string> | null = null
+
+  private markKey(key: string): void {
+    if (this.id < 0) return
+    if (this.dirtyKey === undefined) this.dirtyKey = key
+    else if (this.dirtyKey !== key) (this.dirtyKeys ??= new Set([this.dirtyKey])).add(key)
+    this.touch()
+  }
+
+  get(t: Record<string, unknown>, key: string | symbol, receiver: unknown): unknown {
+    const v = this.kind === Kind.Class ? Reflect.get(t, key, receiver) : t[key as string]
+    return typeof v === 'object' && v !== null ? this.graph.wrap(v) : v
+  }
+
+  override set(t: Record<string, unknown>, key: string | symbol, value: unknown, receiver: unknown): boolean {
+    const g = this.graph
+    g.guardWrite(this, key)
+    if (typeof key === 'symbol') throw g.unsupportedKey(this, key, 'a symbol-keyed property', 'Use a string key.')
+    const own = hasOwn.call(t, key)
+    if (!own) {
+      if (key === '__proto__')
+        throw g.unsupportedKey(this, key, 'a prototype change', 'Replicated objects keep their prototype; use a registered class instead.')
+      if (this.kind === Kind.Class) {
+        const setter = findSetter(t, key)
+        if (setter) {
+          setter.call(receiver, value)
+          return true
+        }
+      }
+    }
+    const raw = g.prepare(value, this, key)
+    const old = own ? t[key] : undefined
+    if (own && Object.is(old, raw)) return true
+    if (this.kind === Kind.Class || key === '__proto__') defineData(t, key, raw)
+    else t[key] = raw
+    this.markKey(key)
+    if (isObject(old)) g.removedRefs++
+    return true
+  }
+
+  override deleteProperty(t: Record<string, unknown>, key: string | symbol): boolean {
+    this.graph.guardWrite(this, key)
+    if (typeof key === 'symbol' || !hasOwn.call(t, key)) return Reflect.deleteProperty(t, key)
+    const old = t[key]
+    if (!delete t[key]) return false
+    this.markKey(key)
+    if (isObject(old)) this.graph.removedRefs++
+    return true
+  }
+
+  override defineProperty(t: Record<string, unknown>, key: string | symbol, d: PropertyDescriptor): boolean {
+    if (d.get || d.set)
+      throw this.graph.unsupportedKey(this, key, 'an accessor property', 'Define getters on a registered class instead.')
+    return this.set(t, key, d.value, this.proxy)
+  }
+
+  encodeFull(): unknown[] {
+    const t = this.target as Record<string, unknown>
+    const keys = Object.keys(t)
+    const out: unknown[] = new Array(keys.length * 2)
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string
+      out[2 * i] = k
+      out[2 * i + 1] = this.cell(t[k], k)
+    }
+    return out
+  }
+
+  encodeChange(): unknown[] | undefined {
+    const t = this.target as Record<string, unknown>
+    const keys = this.dirtyKeys
+    if (keys) {
+      const out: unknown[] = []
+      for (const k of keys) out.push(k, hasOwn.call(t, k) ? this.cell(t[k], k) : HOLE)
+      return out
+    }
+    const k = this.dirtyKey
+    return k === undefined ? undefined : [k, hasOwn.call(t, k) ? this.cell(t[k], k) : HOLE]
+  }
+
+  clearChanges(): void {
+    this.dirtyKey = undefined
+    this.dirtyKeys = null
+  }
+
+  children(visit: (v: unknown) => void): void {
+    const t = this.target as Record<string, unknown>
+    for (const k of Object.keys(t)) visit(t[k])
+  }
+
+  checkFull(p: unknown, where: Where): void {
+    this.checkChange(p, where)
+  }
+
+  checkChange(p: unknown, where: Where): void {
+    const a = checkArray(p, where, 'an object payload')
+    if (a.length % 2) fail(where(), 'an object payload needs key/value pairs')
+    for (let i = 0; i < a.length; i += 2) {
+      if (typeof a[i] !== 'string') fail(at(where, i), 'a key must be a string')
+      this.graph.checkCell(a[i + 1], true, where, i + 1)
+    }
+  }
+
+  fill(p: unknown[]): void {
+    this.applyChange(p)
+  }
+
+  applyChange(p: unknown[]): void {
+    const t = this.target as Record<string, unknown>
+    const g = this.graph
+    for (let i = 0; i < p.length; i += 2) {
+      const k = p[i] as string
+      const c = p[i + 1] as Cell
+      if (Array.isArray(c) && c.length === 0) delete t[k]
+      else if (this.kind === Kind.Class || k === '__proto__') defineData(t, k, g.resolve(c))
+      else t[k] = g.resolve(c)
+    }
+  }
+
+  clear(): void {
+    const t = this.target as Record<string, unknown>
+    for (const k of Object.keys(t)) delete t[k]
+  }
+}
+
+/** Data properties only; never runs a setter, never reaches a prototype. */
+function defineData(t: object, key: string, value: unknown): void {
+  Object.defineProperty(t, key, { value, writable: true, enumerable: true, configurable: true })
+}
+
+function findSetter(t: object, key: string): ((v: unknown) => void) | undefined {
+  for (let o = Object.getPrototypeOf(t) as object | null; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    const d = Object.getOwnPropertyDescriptor(o, key)
+    if (d) return d.set
+  }
+  return undefined
+}
+
