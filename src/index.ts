@@ -24,6 +24,7 @@ export {
   type ProtocolErrorCode,
 } from './errors.js'
 export type { ClassLike, ClassList } from './graph/kinds.js'
+export { MemoryCheckpointStore, checkKey, compareKeys, hasPrefix, type CheckpointStore, type StoreEntry, type StoreKey } from './checkpoints/store.js'
 export { MemoryLeaseStore, decideHeartbeat, type LeaseRow, type LeaseStore } from './roles/lease.js'
 export { remoteElection, serveElection, type ElectionService, type ElectionWorker } from './roles/remote.js'
 export { Elector, checkHeartbeat, type HeartbeatOptions, type ElectorEvents, type ElectorLike, type ElectionFactory } from './roles/elector.js'
