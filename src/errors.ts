@@ -94,3 +94,14 @@ export class ClosedError extends UnderstudyError {
     super('CLOSED', `${what}: this Understudy instance is closed`)
   }
 }
+
+/**
+ * Durable storage is not available (private browsing, quota exceeded, the
+ * database was deleted or blocked). Replication keeps working without it;
+ * only checkpoints are affected.
+ */
+export class StorageUnavailableError extends UnderstudyError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super('STORAGE_UNAVAILABLE', `${what}: durable storage is unavailable; replication continues, checkpoints do not`, options)
+  }
+}

@@ -21,6 +21,7 @@ export {
   CommitTimeoutError,
   ConfigError,
   ClosedError,
+  StorageUnavailableError,
   type ProtocolErrorCode,
 } from './errors.js'
 export type { ClassLike, ClassList } from './graph/kinds.js'

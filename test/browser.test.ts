@@ -7,6 +7,7 @@ import { haveChromium, launchChromium } from './support/chromium.js'
 import { bundlePage, serve } from './support/serve.js'
 
 type TestApi = {
+  idbCheck(group: string): Promise<{ big: boolean; range: string[][]; afterReopen: number[] | undefined; afterRemove: string[][] }>
   start(role: string, channel: string): Promise<void>
   run(seed: number, ops: number): Promise<{ seq: number; dump: string }>
   state(): { seq: number; dump: string; errors: string[]; role: string; peers: string[] }
@@ -140,5 +141,12 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     await stb.waitForTimeout(300)
     expect((await stb.evaluate(() => electedTest.state())).todos).not.toContain('written while deposed')
     await close()
+  }, 60_000)
+
+  it('IndexedDB checkpoint store in a real browser: 8 MB values, ranges, and what one instance saved another reads', async () => {
+    const p = await page()
+    const r = await p.evaluate((g) => understudyTest.idbCheck(g), `ckpt-${Math.random().toString(36).slice(2)}`)
+    expect(r).toEqual({ big: true, range: [['g', 'log', '0001'], ['g', 'log', '0002']], afterReopen: [1, 2], afterRemove: [['gx']] })
+    await p.close()
   }, 60_000)
 })
