@@ -25,6 +25,7 @@ export {
   type ProtocolErrorCode,
 } from './errors.js'
 export type { ClassLike, ClassList } from './graph/kinds.js'
+export { Checkpointer, CheckpointCorruptError, crc32 } from './checkpoints/checkpointer.js'
 export { MemoryCheckpointStore, checkKey, compareKeys, hasPrefix, type CheckpointStore, type StoreEntry, type StoreKey } from './checkpoints/store.js'
 export { MemoryLeaseStore, decideHeartbeat, type LeaseRow, type LeaseStore } from './roles/lease.js'
 export { remoteElection, serveElection, type ElectionService, type ElectionWorker } from './roles/remote.js'

@@ -8,6 +8,8 @@ import type { DeltaBody, SnapshotBody } from './graph/wire.js'
 import { Mirror } from './replication/mirror.js'
 import { Elector, checkHeartbeat, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './roles/elector.js'
 import type { LeaseStore } from './roles/lease.js'
+import { Checkpointer, type CheckpointCorruptError } from './checkpoints/checkpointer.js'
+import type { CheckpointStore } from './checkpoints/store.js'
 import { DEFAULT_LOG, Primary, type LogLimits } from './replication/primary.js'
 import type { PeerId, Transport, TransportHandler } from './transport.js'
 
@@ -45,6 +47,12 @@ export interface UnderstudyOptions {
   election?: ElectionFactory
   /** Election timing: heartbeat interval I and timeout T, with T > 2·I (default 100 / 400 ms). */
   heartbeat?: Partial<HeartbeatOptions>
+  /**
+   * Durable checkpoints: the active keeps a snapshot plus a log of deltas
+   * here, and a starting node restores the newest consistent state from it
+   * before any `register` (so `initial` is used only when nothing is stored).
+   */
+  checkpoints?: CheckpointStore
   /** Epoch of an explicitly started active (default 1). */
   epoch?: number
   /** Default commit mode (default `'sync'`). */
@@ -154,6 +162,9 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private lastSend: void | Promise<void> = undefined
   private retransmitTimer: unknown = undefined
   private elector: ElectorLike | undefined
+  private readonly checkpointer: Checkpointer | undefined
+  /** What the start-up restore found (with `checkpoints`): the seq reached, and records skipped as corrupt. */
+  restored: { epoch: number; seq: number; corrupt: CheckpointCorruptError[] } | undefined
   /** Set while this node hands over: resolved when the new active is heard. */
   private handingOver: { epoch: number; resolve: (epoch: number) => void } | undefined
   /** Set on the standby chosen by a handover: it takes the lease even if a tie would favour another. */
@@ -180,8 +191,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.logLimits = { ...DEFAULT_LOG, ...o.log }
     this.graph = new Graph(() => this.scheduleFlush())
     this.graph.addClasses(o.classes)
-    if (o.role === 'active') this.becomeActive(o.epoch ?? 1, 0, false)
-    else this.becomeStandby('this node is a standby', false)
+    this.checkpointer = o.checkpoints ? new Checkpointer(o.checkpoints, o.group) : undefined
+    this.becomeStandby('this node is a standby', false)
     const events: ElectorEvents = {
       elected: (epoch) => this.onElected(epoch),
       demoted: (reason) => this.onDemoted(reason),
@@ -204,6 +215,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   static async start(options: UnderstudyOptions): Promise<Understudy> {
     validate(options)
     const ha = new Understudy(options)
+    await ha.restore()
+    if (options.role === 'active') {
+      const m = ha.mirror as Mirror
+      ha.becomeActive(Math.max(options.epoch ?? 1, m.synced ? m.epoch + 1 : 1), m.synced ? m.seq : 0, false)
+    }
     await options.transport.open(ha.handler)
     ha.broadcastHello()
     ha.elector?.start()
@@ -359,6 +375,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   async close(): Promise<void> {
     if (this.closed) return
     if (this.primary) this.flush()
+    await this.checkpointer?.flushed()
     // Give the lease up first, so a standby takes over at its next beat instead of after T.
     await this.elector?.resign('the node closed')
     this.stopLocally('closed')
@@ -389,6 +406,32 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.mirror = undefined
     this.graph.demote(`this node was ${how}`)
     this.currentRole = 'stopped'
+  }
+
+  /** Loads the newest consistent checkpoint into the graph, as a standby would apply it. */
+  private async restore(): Promise<void> {
+    const c = this.checkpointer
+    if (!c) return
+    const { snapshot, deltas, corrupt } = await c.restore()
+    const m = this.mirror as Mirror
+    if (snapshot) {
+      this.graph.applySnapshot(snapshot.body)
+      m.advance(snapshot.epoch, snapshot.seq)
+      for (const d of deltas) {
+        this.graph.applyDelta(d.body)
+        m.advance(d.epoch, d.seq)
+      }
+      this.highestEpoch = Math.max(this.highestEpoch, m.epoch)
+    }
+    this.restored = { epoch: m.epoch, seq: m.seq, corrupt }
+  }
+
+  /** Active: writes a snapshot of the current state under this epoch; the log starts again from it. */
+  private checkpointSnapshot(): void {
+    const c = this.checkpointer
+    const p = this.primary
+    if (!c || !p) return
+    c.writeSnapshot(p.epoch, p.seq, writeSnapshot(p.epoch, p.seq, this.graph.snapshot())).catch((error: Error) => this.emit('error', { error }))
   }
 
   // ---- roles --------------------------------------------------------------
@@ -431,6 +474,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.primary = new Primary(epoch, seq, this.clock, this.logLimits)
     for (const [peer, m] of this.members) if (m.role === 'standby') this.primary.addReplica(peer)
     this.graph.promote()
+    // A new epoch's checkpoint log starts from a snapshot in that epoch.
+    this.checkpointSnapshot()
     this.setRole('active', announce)
   }
 
@@ -659,9 +704,21 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       for (const error of errors) this.emit('error', { error })
     }
     if (!body) return
-    const { frame } = primary.record((seq) => writeDelta(primary.epoch, seq, body))
+    const { seq, frame } = primary.record((seq) => writeDelta(primary.epoch, seq, body))
     this.lastSend = this.send(frame)
     this.armRetransmit()
+    const c = this.checkpointer
+    if (c) {
+      c.appendDelta(primary.epoch, seq, frame).catch((error: Error) => this.emit('error', { error }))
+      // Compact when the log has outgrown the snapshot: opening then replays at most about one snapshot's worth.
+      if (c.logBytes > Math.max(c.snapshotBytes, 64 * 1024)) this.checkpointSnapshot()
+    }
+  }
+
+  /** Resolves once every checkpoint write asked for so far is durable (with `checkpoints`). */
+  async checkpointed(): Promise<void> {
+    this.flush()
+    await this.checkpointer?.flushed()
   }
 
   private hello(): Uint8Array {
