@@ -48,9 +48,10 @@ export interface UnderstudyOptions {
   /** Election timing: heartbeat interval I and timeout T, with T > 2·I (default 100 / 400 ms). */
   heartbeat?: Partial<HeartbeatOptions>
   /**
-   * Durable checkpoints: the active keeps a snapshot plus a log of deltas
-   * here, and a starting node restores the newest consistent state from it
-   * before any `register` (so `initial` is used only when nothing is stored).
+   * Durable checkpoints: the active — and a standby, of what it applied —
+   * keeps a snapshot plus a log of deltas here, and a starting node restores
+   * the newest consistent state from it before any `register` (so `initial`
+   * is used only when nothing is stored).
    */
   checkpoints?: CheckpointStore
   /** Epoch of an explicitly started active (default 1). */
@@ -426,6 +427,18 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.restored = { epoch: m.epoch, seq: m.seq, corrupt }
   }
 
+  /** Standby: keeps its own checkpoint of what it applied, so state survives even if the active's disk does not. */
+  private checkpointApplied(epoch: number, seq: number, body: DeltaBody | SnapshotBody, snapshot: boolean): void {
+    const c = this.checkpointer
+    if (!c) return
+    const fail = (error: Error) => this.emit('error', { error })
+    if (snapshot) c.writeSnapshot(epoch, seq, writeSnapshot(epoch, seq, body as SnapshotBody)).catch(fail)
+    else {
+      c.appendDelta(epoch, seq, writeDelta(epoch, seq, body as DeltaBody)).catch(fail)
+      if (c.logBytes > Math.max(c.snapshotBytes, 64 * 1024)) c.writeSnapshot(epoch, seq, writeSnapshot(epoch, seq, this.graph.snapshot())).catch(fail)
+    }
+  }
+
   /** Active: writes a snapshot of the current state under this epoch; the log starts again from it. */
   private checkpointSnapshot(): void {
     const c = this.checkpointer
@@ -656,6 +669,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     m.advance(epoch, seq)
     m.needFull = false
+    this.checkpointApplied(epoch, seq, body, snapshot)
     if (snapshot) {
       this.snapshotsApplied++
       // Tell peers this node now holds state: a node without any lets it win the next election.

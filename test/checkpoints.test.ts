@@ -105,3 +105,28 @@ describe('checkpoints: restore after both sides stop', () => {
     expect(r.corrupt[0]?.message).toMatch(/does not follow 11/)
   })
 })
+
+describe('standby checkpoints', () => {
+  it('the active’s disk is lost and both stop: the standby’s own checkpoint restores the last acknowledged state', async () => {
+    const activeDir = await tempDir()
+    const standbyDir = await tempDir()
+    const net = new MemoryNetwork()
+    const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', checkpoints: fsCheckpoints(activeDir) })
+    const standby = await Understudy.start({ group: 'g', transport: net.join('b'), checkpoints: fsCheckpoints(standbyDir) })
+    const root = active.register('app', { log: [] as string[] })
+    for (let i = 0; i < 200; i++) {
+      root.log.push(`entry ${i} `.repeat(20))
+      if (i % 10 === 0) await active.commit()
+    }
+    await active.commit()
+    const last = canonicalDump(root)
+    await standby.checkpointed()
+    await active.abort()
+    await standby.close()
+    // Only the standby's directory survives.
+    const again = await Understudy.start({ group: 'g', transport: new MemoryNetwork().join('b2'), role: 'active', checkpoints: fsCheckpoints(standbyDir) })
+    expect(canonicalDump(again.register('app', { log: [] as string[] }))).toBe(last)
+    expect(again.restored?.corrupt).toEqual([])
+    await again.close()
+  })
+})
