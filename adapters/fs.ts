@@ -32,6 +32,8 @@ export class FsCheckpointStore implements CheckpointStore {
   private readonly inFlight = new Set<Promise<unknown>>()
   private closed = false
   private readonly limit: number
+  /** Directories known to exist: a save skips its mkdir call for them. */
+  private readonly made = new Set<string>()
 
   constructor(
     readonly root: string,
@@ -84,7 +86,10 @@ export class FsCheckpointStore implements CheckpointStore {
     const bytes = new Uint8Array(value)
     return this.run('save', async () => {
       const dir = dirname(file)
-      await mkdir(dir, { recursive: true })
+      if (!this.made.has(dir)) {
+        await mkdir(dir, { recursive: true })
+        this.made.add(dir)
+      }
       const tmp = join(dir, `.tmp-${process.pid}-${++tmpCounter}-${Math.random().toString(36).slice(2)}`)
       const h = await open(tmp, 'w')
       try {
@@ -124,6 +129,7 @@ export class FsCheckpointStore implements CheckpointStore {
   async removeRange(prefix: StoreKey): Promise<void> {
     const p = checkKey(prefix, 'removeRange', true)
     return this.run('removeRange', async () => {
+      this.made.clear() // directories may go: the next save makes them again
       if (p.length) await rm(this.file(p), { force: true })
       if (p.length) await rm(this.dir(p), { recursive: true, force: true })
       else for (const name of await this.list(this.root)) await rm(join(this.root, name), { recursive: true, force: true })

@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: benchmarks, never part of `npm test`.
- * `npm run bench -- core`, `-- transports` or `-- failover` runs one part.
+ * `npm run bench -- core`, `-- transports`, `-- failover` or `-- checkpoints` runs one part.
  * Transport figures come from separate processes (ROUNDS of them per transport),
  * reported as medians with min–max, so JIT warm-up and run order do not leak
  * from one measurement into the next.
  */
 import { execFileSync } from 'node:child_process'
+import { runCheckpoints } from './checkpoints.js'
 import { runCore } from './core.js'
 import { runFailover } from './failover.js'
 import { TRANSPORTS, type TransportFigures } from './transports.js'
@@ -20,6 +21,7 @@ const span = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(
 console.log(`Node ${process.version}, ${process.platform}/${process.arch}`)
 if (want('core')) await runCore(ROUNDS)
 if (want('failover')) await runFailover()
+if (want('checkpoints')) await runCheckpoints()
 if (want('transports')) {
   console.log(`\nTransports: both ends in one process; ${ROUNDS} separate processes per transport; median (min–max).`)
   console.log('Commit = sync commit of one small change; raw = the same bytes out and an ack-sized reply back on the bare transport.')

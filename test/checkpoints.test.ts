@@ -130,3 +130,15 @@ describe('standby checkpoints', () => {
     await again.close()
   })
 })
+
+describe('crc32', () => {
+  it('agrees with zlib at every length and alignment', async () => {
+    const { crc32: reference } = await import('node:zlib')
+    const { crc32 } = await import('understudy-ha')
+    for (let len = 0; len < 70; len++) {
+      const b = Uint8Array.from({ length: len }, (_, i) => (i * 131 + len * 7) & 255)
+      expect(crc32(b)).toBe(reference(b))
+    }
+    expect(crc32(new TextEncoder().encode('123456789')).toString(16)).toBe('cbf43926')
+  })
+})
