@@ -142,3 +142,21 @@ describe('crc32', () => {
     expect(crc32(new TextEncoder().encode('123456789')).toString(16)).toBe('cbf43926')
   })
 })
+
+describe('opening the store', () => {
+  it('never grows it: twenty restarts without changes leave the same amount stored', async () => {
+    const dir = await tempDir()
+    await session(dir, async (root) => {
+      for (let i = 0; i < 50; i++) root.items.push({ i })
+    })
+    const sizes: number[] = []
+    for (let k = 0; k < 20; k++) {
+      const ha = await Understudy.start({ group: 'g', transport: new MemoryNetwork().join(`r${k}`), role: 'active', checkpoints: fsCheckpoints(dir) })
+      ha.register('app', { items: [], n: 0 })
+      await ha.close()
+      const all = await fsCheckpoints(dir).loadRange([])
+      sizes.push(all.reduce((s, e) => s + e.value.length, 0))
+    }
+    expect(new Set(sizes.slice(1)).size).toBe(1) // the first restart folds the old log into a snapshot; after that, nothing grows
+  })
+})
