@@ -1,5 +1,5 @@
 import { realClock, type Clock } from './clock.js'
-import { readFrame, writeAck, writeDelta, writeHandover, writeHello, writeResync, writeSnapshot, DEFAULT_LIMITS, type CodecLimits, type Frame, type RoleName } from './codec/frames.js'
+import { readFrame, writeAck, writeDelta, writeHandover, writeHello, writePersisted, writeResync, writeSnapshot, DEFAULT_LIMITS, type CodecLimits, type Frame, type RoleName } from './codec/frames.js'
 import { ClosedError, ConfigError, NotActiveError, ProtocolError, StaleEpochError, UnderstudyError } from './errors.js'
 import { Emitter } from './events.js'
 import { Graph } from './graph/graph.js'
@@ -20,9 +20,11 @@ export type Role = RoleName
  * When `commit()` resolves:
  * - `'sync'` (default): once every connected standby has applied the batch
  *   (with none connected, it waits for one to join and catch up);
- * - `'async'`: once the batch is handed to the transport.
+ * - `'async'`: once the batch is handed to the transport;
+ * - `'persisted'`: as `'sync'`, and the batch is durable in the checkpoints of
+ *   every standby that keeps them, and of this node if it does.
  */
-export type CommitMode = 'sync' | 'async'
+export type CommitMode = 'sync' | 'async' | 'persisted'
 
 export interface UnderstudyOptions {
   /** Name of the replication group; nodes of other groups on the same transport are ignored. */
@@ -164,6 +166,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private retransmitTimer: unknown = undefined
   private elector: ElectorLike | undefined
   private readonly checkpointer: Checkpointer | undefined
+  private persistPending = false
   /** What the start-up restore found (with `checkpoints`): the seq reached, and records skipped as corrupt. */
   restored: { epoch: number; seq: number; corrupt: CheckpointCorruptError[] } | undefined
   /** Set while this node hands over: resolved when the new active is heard. */
@@ -277,8 +280,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (!primary) throw new NotActiveError(`commit: ${this.graph.readOnlyReason}. Only the active commits.`)
     this.flush()
     const seq = primary.seq
-    if ((options.mode ?? this.commitMode) === 'async') await this.lastSend
-    else await primary.waitFor(seq, options.timeoutMs ?? this.commitTimeoutMs)
+    const mode = options.mode ?? this.commitMode
+    const timeoutMs = options.timeoutMs ?? this.commitTimeoutMs
+    if (mode === 'async') await this.lastSend
+    else if (mode === 'persisted') await Promise.all([primary.waitFor(seq, timeoutMs, undefined, true), this.checkpointer?.flushed()])
+    else await primary.waitFor(seq, timeoutMs)
     return { epoch: primary.epoch, seq }
   }
 
@@ -437,6 +443,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       c.appendDelta(epoch, seq, writeDelta(epoch, seq, body as DeltaBody)).catch(fail)
       if (c.logBytes > Math.max(c.snapshotBytes, 64 * 1024)) c.writeSnapshot(epoch, seq, writeSnapshot(epoch, seq, this.graph.snapshot())).catch(fail)
     }
+    this.schedulePersistedAck()
   }
 
   /** Active: writes a snapshot of the current state under this epoch; the log starts again from it. */
@@ -555,6 +562,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
         return this.serve(from, f.epoch, f.seq)
       case 'handover':
         return this.onHandover(from, f.epoch, f.seq)
+      case 'persisted':
+        return this.primary?.persist(from, f.epoch, f.seq)
     }
   }
 
@@ -696,7 +705,24 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private sendResync(): void {
     const m = this.mirror
     if (!m || !this.activePeer) return
+    // A standby that keeps checkpoints says so before its first ack can arrive (frames on a link stay in order).
+    if (this.checkpointer) this.send(writePersisted(0, -1), this.activePeer)
     this.send(writeResync(m.epoch, m.needFull ? -1 : m.seq), this.activePeer)
+  }
+
+  /** Standby: tells the active how far its checkpoints are durable, once the writes queued so far land. */
+  private schedulePersistedAck(): void {
+    const c = this.checkpointer
+    const m = this.mirror
+    if (!c || !m || this.persistPending) return
+    this.persistPending = true
+    const { epoch, seq } = m
+    void c.flushed().then(() => {
+      this.persistPending = false
+      if (this.closed || this.mirror !== m || !this.activePeer) return
+      this.send(writePersisted(epoch, seq), this.activePeer)
+      if (m.seq > seq) this.schedulePersistedAck()
+    })
   }
 
   // ---- batches ------------------------------------------------------------
@@ -771,8 +797,8 @@ function validate(o: UnderstudyOptions): void {
     throw new ConfigError('Understudy.start: "transport" must be a Transport (open, send, close); see understudy-ha/adapters/*')
   if (o.role !== undefined && o.role !== 'active' && o.role !== 'standby')
     throw new ConfigError(`Understudy.start: "role" must be "active" or "standby", not ${JSON.stringify(o.role)}`)
-  if (o.commitMode !== undefined && o.commitMode !== 'sync' && o.commitMode !== 'async')
-    throw new ConfigError(`Understudy.start: "commitMode" must be "sync" or "async", not ${JSON.stringify(o.commitMode)}`)
+  if (o.commitMode !== undefined && o.commitMode !== 'sync' && o.commitMode !== 'async' && o.commitMode !== 'persisted')
+    throw new ConfigError(`Understudy.start: "commitMode" must be "sync", "async" or "persisted", not ${JSON.stringify(o.commitMode)}`)
   for (const k of ['commitTimeoutMs', 'resyncRetryMs', 'maxFrameBytes'] as const) {
     const v = o[k]
     if (v !== undefined && (typeof v !== 'number' || !(v > 0))) throw new ConfigError(`Understudy.start: "${k}" must be a positive number`)

@@ -160,3 +160,54 @@ describe('opening the store', () => {
     expect(new Set(sizes.slice(1)).size).toBe(1) // the first restart folds the old log into a snapshot; after that, nothing grows
   })
 })
+
+describe("commit mode 'persisted'", () => {
+  /** A store whose saves wait until the test opens the gate. */
+  class GatedStore extends MemoryCheckpointStore {
+    private gateOpen = false
+    private waiting: (() => void)[] = []
+    override async save(key: readonly string[], value: Uint8Array): Promise<void> {
+      if (!this.gateOpen) await new Promise<void>((r) => this.waiting.push(r))
+      return super.save(key, value)
+    }
+    release(): void {
+      this.gateOpen = true
+      for (const r of this.waiting.splice(0)) r()
+    }
+  }
+
+  it('resolves only once the standby’s checkpoints hold the batch, not when it has merely applied it', async () => {
+    const net = new MemoryNetwork()
+    const gate = new GatedStore()
+    const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active' })
+    const standby = await Understudy.start({ group: 'g', transport: net.join('b'), checkpoints: gate })
+    const root = active.register('app', { n: 0 })
+    await active.commit() // applied by the standby (sync)
+    root.n = 1
+    let persisted = false
+    const p = active.commit({ mode: 'persisted' }).then(() => (persisted = true))
+    await active.commit() // the standby has applied n = 1 ...
+    expect((standby.root('app') as { n: number }).n).toBe(1)
+    for (let i = 0; i < 20; i++) await Promise.resolve()
+    expect(persisted).toBe(false) // ... but its disk does not have it yet
+    gate.release()
+    await p
+    expect(persisted).toBe(true)
+    // What the standby's store holds now restores to n = 1.
+    const r = await new Checkpointer(gate, 'g').restore()
+    expect(r.snapshot).toBeDefined()
+    expect(r.deltas.at(-1)?.seq ?? r.snapshot?.seq).toBeGreaterThanOrEqual(2)
+    await Promise.all([active.close(), standby.close()])
+  })
+
+  it('with standbys that keep no checkpoints, it is the same as sync', async () => {
+    const net = new MemoryNetwork()
+    const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active' })
+    const standby = await Understudy.start({ group: 'g', transport: net.join('b') })
+    const root = active.register('app', { n: 0 })
+    root.n = 2
+    await active.commit({ mode: 'persisted' })
+    expect((standby.root('app') as { n: number }).n).toBe(2)
+    await Promise.all([active.close(), standby.close()])
+  })
+})

@@ -235,7 +235,7 @@ describe('groups and configuration', () => {
     const t = new MemoryNetwork().join('x')
     await expect(Understudy.start({ group: '', transport: t })).rejects.toThrow(ConfigError)
     await expect(Understudy.start({ group: 'g', transport: {} as never })).rejects.toThrow(/"transport" must be a Transport/)
-    await expect(Understudy.start({ group: 'g', transport: t, commitMode: 'fast' as never })).rejects.toThrow(/"commitMode" must be "sync" or "async"/)
+    await expect(Understudy.start({ group: 'g', transport: t, commitMode: 'fast' as never })).rejects.toThrow(/"commitMode" must be "sync", "async" or "persisted"/)
     await expect(Understudy.start({ group: 'g', transport: t, commitTimeoutMs: -1 })).rejects.toThrow(/commitTimeoutMs/)
     const ha = await Understudy.start({ group: 'g', transport: t, role: 'active' })
     expect(() => ha.register('x', 5 as never)).toThrow(/initial value must be an object/)

@@ -6,8 +6,8 @@ import type { DeltaBody, SnapshotBody } from '../graph/wire.js'
 /** Bumped on any incompatible change to the frame layout. */
 export const PROTOCOL_VERSION = 1
 
-/** Frame type numbers (part of the protocol). 7–15 are reserved for heartbeat and control frames. */
-export const FrameType = { Hello: 1, Snapshot: 2, Delta: 3, Ack: 4, Resync: 5, Handover: 6 } as const
+/** Frame type numbers (part of the protocol). 8–15 are reserved for heartbeat and control frames. */
+export const FrameType = { Hello: 1, Snapshot: 2, Delta: 3, Ack: 4, Resync: 5, Handover: 6, Persisted: 7 } as const
 
 /** Role codes carried by HELLO frames. */
 export const RoleCode = { standby: 0, active: 1, quiescing: 2, stopped: 3 } as const
@@ -55,7 +55,13 @@ export interface HandoverFrame {
   epoch: number
   seq: number
 }
-export type Frame = HelloFrame | SnapshotFrame | DeltaFrame | AckFrame | ResyncFrame | HandoverFrame
+/** "My checkpoints hold everything up to (epoch, seq)" — from a standby that keeps checkpoints; seq −1 announces that it does. */
+export interface PersistedFrame {
+  type: 'persisted'
+  epoch: number
+  seq: number
+}
+export type Frame = HelloFrame | SnapshotFrame | DeltaFrame | AckFrame | ResyncFrame | HandoverFrame | PersistedFrame
 
 /** Limits applied to untrusted bytes before and while decoding. */
 export interface CodecLimits {
@@ -85,6 +91,9 @@ export function writeAck(epoch: number, seq: number): Uint8Array {
 }
 export function writeResync(epoch: number, seq: number): Uint8Array {
   return write([PROTOCOL_VERSION, FrameType.Resync, epoch, seq])
+}
+export function writePersisted(epoch: number, seq: number): Uint8Array {
+  return write([PROTOCOL_VERSION, FrameType.Persisted, epoch, seq])
 }
 export function writeHandover(epoch: number, seq: number): Uint8Array {
   return write([PROTOCOL_VERSION, FrameType.Handover, epoch, seq])
@@ -148,8 +157,9 @@ export function readFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMIT
     }
     case FrameType.Ack:
     case FrameType.Resync:
-    case FrameType.Handover: {
-      const type = f[1] === FrameType.Ack ? 'ack' : f[1] === FrameType.Resync ? 'resync' : 'handover'
+    case FrameType.Handover:
+    case FrameType.Persisted: {
+      const type = f[1] === FrameType.Ack ? 'ack' : f[1] === FrameType.Resync ? 'resync' : f[1] === FrameType.Handover ? 'handover' : 'persisted'
       if (f.length !== 4) throw new ProtocolError('MALFORMED', type, `an ${type} has 4 fields`)
       return { type, epoch: counter(f[2], `${type}.epoch`, 0), seq: counter(f[3], `${type}.seq`, -1) }
     }

@@ -8,12 +8,16 @@ interface Replica {
   acked: number
   /** `acked` at the previous retransmission check. */
   seen: number
+  /** Highest seq its checkpoints hold; undefined for a standby that keeps none. */
+  persisted?: number
 }
 
 interface Waiter {
   seq: number
   /** Wait for this standby only (a handover target); all standbys when undefined. */
   peer?: PeerId
+  /** Wait until the batch is in the standbys' checkpoints (those that keep them), not only applied. */
+  persisted?: boolean
   resolve: () => void
   reject: (err: Error) => void
   timer: unknown
@@ -122,6 +126,23 @@ export class Primary {
     if (this.replicas.delete(peer)) this.settle()
   }
 
+  /** Records that a standby's checkpoints hold `seq` (−1: it keeps checkpoints, nothing durable yet). */
+  persist(peer: PeerId, epoch: number, seq: number): void {
+    const r = this.replicas.get(peer)
+    if (!r) return
+    if (seq < 0) r.persisted ??= -1
+    else if (epoch === this.epoch && seq > (r.persisted ?? -1)) r.persisted = Math.min(seq, this.seq)
+    this.settle()
+  }
+
+  /** The seq every standby holds durably where it keeps checkpoints, and has applied where it does not. */
+  private get persistedByAll(): number {
+    if (!this.replicas.size) return -1
+    let min = Infinity
+    for (const r of this.replicas.values()) min = Math.min(min, r.persisted === undefined ? r.acked : Math.min(r.persisted, r.acked))
+    return min
+  }
+
   /** Records an acknowledgement; acks of another epoch are ignored. */
   ack(peer: PeerId, epoch: number, seq: number): void {
     const r = this.replicas.get(peer)
@@ -135,11 +156,12 @@ export class Primary {
    * With no standby connected it waits for one to join and catch up. Rejects
    * with {@link CommitTimeoutError} after `timeoutMs`, if given.
    */
-  waitFor(seq: number, timeoutMs: number | undefined, peer?: PeerId): Promise<void> {
-    if (seq <= 0 || (peer === undefined ? this.ackedByAll : (this.ackedBy(peer) ?? -1)) >= seq) return Promise.resolve()
+  waitFor(seq: number, timeoutMs: number | undefined, peer?: PeerId, persisted = false): Promise<void> {
+    if (seq <= 0 || (peer === undefined ? (persisted ? this.persistedByAll : this.ackedByAll) : (this.ackedBy(peer) ?? -1)) >= seq) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const w: Waiter = { seq, resolve, reject, timer: undefined }
       if (peer !== undefined) w.peer = peer
+      if (persisted) w.persisted = true
       if (timeoutMs !== undefined)
         w.timer = this.clock.setTimeout(() => {
           this.waiters = this.waiters.filter((x) => x !== w)
@@ -182,9 +204,10 @@ export class Primary {
   private settle(): void {
     if (!this.waiters.length) return
     const all = this.ackedByAll
+    const durable = this.persistedByAll
     const keep: Waiter[] = []
     for (const w of this.waiters) {
-      const acked = w.peer === undefined ? all : (this.ackedBy(w.peer) ?? -1)
+      const acked = w.peer === undefined ? (w.persisted ? durable : all) : (this.ackedBy(w.peer) ?? -1)
       if (acked >= 0 && w.seq <= acked) {
         this.clock.clearTimeout(w.timer)
         w.resolve()
