@@ -105,3 +105,24 @@ export class StorageUnavailableError extends UnderstudyError {
     super('STORAGE_UNAVAILABLE', `${what}: durable storage is unavailable; replication continues, checkpoints do not`, options)
   }
 }
+
+/** A sections call with a bad argument: a section that already exists, data over the size limit, bad attributes. */
+export class InvalidParamError extends UnderstudyError {
+  constructor(message: string) {
+    super('INVALID_PARAM', message)
+  }
+}
+
+/** The section (or checkpoint) named does not exist. */
+export class NotExistError extends UnderstudyError {
+  constructor(message: string) {
+    super('NOT_EXIST', message)
+  }
+}
+
+/** The checkpoint already holds `maxSections` sections. */
+export class NoSpaceError extends UnderstudyError {
+  constructor(message: string) {
+    super('NO_SPACE', message)
+  }
+}

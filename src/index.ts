@@ -22,10 +22,14 @@ export {
   ConfigError,
   ClosedError,
   StorageUnavailableError,
+  InvalidParamError,
+  NotExistError,
+  NoSpaceError,
   type ProtocolErrorCode,
 } from './errors.js'
 export type { ClassLike, ClassList } from './graph/kinds.js'
 export { Checkpointer, CheckpointCorruptError, crc32 } from './checkpoints/checkpointer.js'
+export { SectionCheckpoint, type SectionAttributes } from './checkpoints/sections.js'
 export { MemoryCheckpointStore, checkKey, compareKeys, hasPrefix, type CheckpointStore, type StoreEntry, type StoreKey } from './checkpoints/store.js'
 export { MemoryLeaseStore, decideHeartbeat, type LeaseRow, type LeaseStore } from './roles/lease.js'
 export { remoteElection, serveElection, type ElectionService, type ElectionWorker } from './roles/remote.js'

@@ -10,6 +10,7 @@ import { Elector, checkHeartbeat, type ElectionFactory, type ElectorEvents, type
 import type { LeaseStore } from './roles/lease.js'
 import { Checkpointer, type CheckpointCorruptError } from './checkpoints/checkpointer.js'
 import type { CheckpointStore } from './checkpoints/store.js'
+import { SectionCheckpoint, checkAttributes, type SectionAttributes } from './checkpoints/sections.js'
 import { DEFAULT_LOG, Primary, type LogLimits } from './replication/primary.js'
 import type { PeerId, Transport, TransportHandler } from './transport.js'
 
@@ -256,6 +257,18 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (typeof name !== 'string' || !name) throw new ConfigError('register: a root needs a non-empty string name')
     this.graph.addClasses(options.classes)
     return this.graph.registerRoot(name, initial) as T
+  }
+
+  /**
+   * A SAF-style checkpoint of named sections, replicated and persisted with the
+   * graph (it lives in a reserved root). Open it on every node with the same
+   * attributes; only the active writes.
+   * @throws {InvalidParamError} on bad attributes.
+   */
+  checkpoint(name: string, attributes: SectionAttributes): SectionCheckpoint {
+    const attrs = checkAttributes(name, attributes)
+    const root = this.register(`understudy:checkpoint:${name}`, { sections: new Map<string, { data: Uint8Array; writtenAt: number }>() })
+    return new SectionCheckpoint(name, attrs, root, this.clock, (mode) => this.commit({ mode }), () => this.primary?.standbys ?? 0)
   }
 
   /** The proxy of root `name`, if this node has it (registered here or received from the active). */
