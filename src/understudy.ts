@@ -454,7 +454,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (snapshot) c.writeSnapshot(epoch, seq, writeSnapshot(epoch, seq, body as SnapshotBody)).catch(fail)
     else {
       c.appendDelta(epoch, seq, writeDelta(epoch, seq, body as DeltaBody)).catch(fail)
-      if (c.logBytes > Math.max(c.snapshotBytes, 64 * 1024)) c.writeSnapshot(epoch, seq, writeSnapshot(epoch, seq, this.graph.snapshot())).catch(fail)
+      if (c.shouldCompact) c.writeSnapshot(epoch, seq, writeSnapshot(epoch, seq, this.graph.snapshot())).catch(fail)
     }
     this.schedulePersistedAck()
   }
@@ -763,8 +763,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     const c = this.checkpointer
     if (c) {
       c.appendDelta(primary.epoch, seq, frame).catch((error: Error) => this.emit('error', { error }))
-      // Compact when the log has outgrown the snapshot: opening then replays at most about one snapshot's worth.
-      if (c.logBytes > Math.max(c.snapshotBytes, 64 * 1024)) this.checkpointSnapshot()
+      if (c.shouldCompact) this.checkpointSnapshot()
     }
   }
 

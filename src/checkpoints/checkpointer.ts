@@ -108,6 +108,15 @@ export class Checkpointer {
     return this.queue(() => this.store.save([this.group, 'log', String(seq).padStart(SEQ_DIGITS, '0')], record))
   }
 
+  /**
+   * True when the log has outgrown the snapshot (and a floor of 64 KB): time to
+   * write a fresh snapshot, so that opening replays at most about one
+   * snapshot's worth of deltas.
+   */
+  get shouldCompact(): boolean {
+    return this.logBytes > Math.max(this.snapshotBytes, 64 * 1024)
+  }
+
   /** Resolves once every write asked for so far is durable. */
   flushed(): Promise<void> {
     return this.chain
