@@ -71,14 +71,7 @@ export class FsCheckpointStore implements CheckpointStore {
 
   async load(key: StoreKey): Promise<Uint8Array | undefined> {
     const file = this.file(checkKey(key, 'load'))
-    return this.run('load', async () => {
-      try {
-        return new Uint8Array(await readFile(file))
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-        throw err
-      }
-    })
+    return this.run('load', () => this.loadRaw(file))
   }
 
   async save(key: StoreKey, value: Uint8Array): Promise<void> {
@@ -141,6 +134,7 @@ export class FsCheckpointStore implements CheckpointStore {
     await Promise.allSettled([...this.inFlight])
   }
 
+  /** The bytes of `file`, or undefined when it does not exist. */
   private async loadRaw(file: string): Promise<Uint8Array | undefined> {
     try {
       return new Uint8Array(await readFile(file))
