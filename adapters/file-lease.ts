@@ -8,7 +8,7 @@
  */
 import { open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { decideHeartbeat, type Clock, type LeaseRow, type LeaseStore } from '../src/index.js'
+import { asLeaseRow, decideHeartbeat, type Clock, type LeaseRow, type LeaseStore } from '../src/index.js'
 
 export interface FileLeaseOptions {
   /** A lock older than this is taken to belong to a crashed process and broken (default 2000 ms). */
@@ -95,8 +95,10 @@ export class FileLeaseStore implements LeaseStore {
     // Rows are re-read field by field into null-prototype maps: the file is data, not code.
     const rows = Object.create(null) as Table['rows']
     const released = Object.create(null) as Table['released']
-    for (const [role, r] of Object.entries(raw.rows ?? {}))
-      if (r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)) rows[role] = { holder: r.holder, epoch: r.epoch, lastSeen: r.lastSeen }
+    for (const [role, r] of Object.entries(raw.rows ?? {})) {
+      const row = asLeaseRow(r)
+      if (row) rows[role] = row
+    }
     for (const [role, e] of Object.entries(raw.released ?? {})) if (Number.isSafeInteger(e)) released[role] = e
     return { rows, released }
   }

@@ -17,7 +17,7 @@
  * it is fenced.
  */
 import { openDB } from 'idb'
-import { decideHeartbeat, remoteElection, type ElectionFactory, type ElectionWorker, type LeaseRow, type LeaseStore } from '../../src/index.js'
+import { asLeaseRow, decideHeartbeat, remoteElection, type ElectionFactory, type ElectionWorker, type LeaseRow, type LeaseStore } from '../../src/index.js'
 
 export interface WebLocksLeaseOptions {
   /** The lock manager (default: `navigator.locks`). */
@@ -220,13 +220,13 @@ export class WebLocksLeaseStore implements LeaseStore {
   }
 
   private async load(role: string): Promise<LeaseRow | undefined> {
-    return asRow(await this.store.get(this.key(role)))
+    return asLeaseRow(await this.store.get(this.key(role)))
   }
 
   /** The row and the last released epoch. */
   private async loadWithReleased(role: string): Promise<[LeaseRow | undefined, number | undefined]> {
     const [r, e] = await this.store.getBoth(this.key(role), `${this.key(role)}:released`)
-    return [asRow(r), typeof e === 'number' && Number.isSafeInteger(e) && e > 0 ? e : undefined]
+    return [asLeaseRow(r), typeof e === 'number' && Number.isSafeInteger(e) && e > 0 ? e : undefined]
   }
 
   /** The row as this tab must judge it: expired at once when this tab was granted the holder lock. */
@@ -288,12 +288,6 @@ export class WebLocksLeaseStore implements LeaseStore {
   }
 }
 
-function asRow(v: unknown): LeaseRow | undefined {
-  const r = v as Partial<LeaseRow> | undefined
-  return r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)
-    ? { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
-    : undefined
-}
 
 export interface WebWorkerElectionOptions {
   /**

@@ -48,6 +48,17 @@ export interface LeaseStore {
 }
 
 /**
+ * A lease row rebuilt field by field from stored, untrusted data (a file, a
+ * browser store), or undefined when it is not one.
+ */
+export function asLeaseRow(v: unknown): LeaseRow | undefined {
+  const r = v as Partial<LeaseRow> | null | undefined
+  return r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)
+    ? { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
+    : undefined
+}
+
+/**
  * Decides an `updateHeartbeat` against the stored row; shared by every store so
  * they agree exactly. `released` is the epoch of a row given up with `release`,
  * so the next holder still takes a higher epoch.
