@@ -78,13 +78,6 @@ export class Graph {
     return n && n.graph === this ? n.target : v
   }
 
-  /** The node of a tracked proxy or raw object, attached or not. */
-  nodeOf(v: unknown): Node | undefined {
-    if (!isObject(v)) return undefined
-    const p = proxyNodes.get(v)
-    return p && p.graph === this ? p : this.nodes.get(v)
-  }
-
   /**
    * Path of a node from a root, e.g. `app.todos[3]`: the shortest one in the
    * live graph (a breadth-first search, run only to word an error), or the
@@ -343,11 +336,6 @@ export class Graph {
   }
 
   // ---- batches ------------------------------------------------------------
-
-  /** True when a batch has anything to send. */
-  get hasPending(): boolean {
-    return this.dirty.length > 0 || this.fresh.length > 0 || this.freshRoots.length > 0 || this.forceSweep
-  }
 
   /** Asks the next {@link Graph.takeDelta} to sweep for unreachable objects. */
   requestSweep(): void {
