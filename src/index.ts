@@ -28,7 +28,7 @@ export {
   type ProtocolErrorCode,
 } from './errors.js'
 export type { ClassLike, ClassList } from './graph/kinds.js'
-export { Checkpointer, CheckpointCorruptError, crc32 } from './checkpoints/checkpointer.js'
+export { Checkpointer, CheckpointCorruptError, crc32, type CheckpointPolicy } from './checkpoints/checkpointer.js'
 export { SectionCheckpoint, type SectionAttributes } from './checkpoints/sections.js'
 export { MemoryCheckpointStore, checkKey, compareKeys, hasPrefix, type CheckpointStore, type StoreEntry, type StoreKey } from './checkpoints/store.js'
 export { MemoryLeaseStore, asLeaseRow, decideHeartbeat, type LeaseRow, type LeaseStore } from './roles/lease.js'

@@ -1,6 +1,6 @@
 import { realClock, type Clock } from './clock.js'
 import { readFrame, writeAck, writeDelta, writeHandover, writeHello, writePersisted, writeResync, writeSnapshot, DEFAULT_LIMITS, type CodecLimits, type Frame, type RoleName } from './codec/frames.js'
-import { ClosedError, ConfigError, NotActiveError, ProtocolError, StaleEpochError, UnderstudyError } from './errors.js'
+import { ClosedError, ConfigError, NotActiveError, NotExistError, ProtocolError, StaleEpochError, UnderstudyError } from './errors.js'
 import { Emitter } from './events.js'
 import { Graph } from './graph/graph.js'
 import type { ClassList } from './graph/kinds.js'
@@ -8,7 +8,7 @@ import type { DeltaBody, SnapshotBody } from './graph/wire.js'
 import { Mirror } from './replication/mirror.js'
 import { Elector, checkHeartbeat, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './roles/elector.js'
 import type { LeaseStore } from './roles/lease.js'
-import { Checkpointer, type CheckpointCorruptError } from './checkpoints/checkpointer.js'
+import { Checkpointer, checkPolicy, type CheckpointCorruptError, type CheckpointPolicy } from './checkpoints/checkpointer.js'
 import type { CheckpointStore } from './checkpoints/store.js'
 import { SectionCheckpoint, checkAttributes, type SectionAttributes } from './checkpoints/sections.js'
 import { DEFAULT_LOG, Primary, type LogLimits } from './replication/primary.js'
@@ -57,6 +57,13 @@ export interface UnderstudyOptions {
    * is used only when nothing is stored).
    */
   checkpoints?: CheckpointStore
+  /**
+   * When batches reach `checkpoints` (default: each as it is made). Batches
+   * waiting under the policy are lost only if every node stops at once;
+   * `'persisted'` commits, `save()`, `checkpointed()` and `close()` write them
+   * at once.
+   */
+  checkpointPolicy?: CheckpointPolicy
   /** Epoch of an explicitly started active (default 1). */
   epoch?: number
   /** Default commit mode (default `'sync'`). */
@@ -167,7 +174,16 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private retransmitTimer: unknown = undefined
   private elector: ElectorLike | undefined
   private readonly checkpointer: Checkpointer | undefined
-  private persistPending = false
+  private persistWanted = { epoch: 0, seq: -1 }
+  /** `pagehide`, and `visibilitychange` to hidden: the page may be gone soon, so what waits is written now. */
+  private readonly pageHidden = (event: Event) => {
+    if (!this.checkpointer || this.closed) return
+    // Feature-detected through globalThis: the core itself needs no DOM.
+    const page = (globalThis as { document?: { visibilityState?: string } }).document
+    if (event.type === 'visibilitychange' && page?.visibilityState !== 'hidden') return
+    this.flush()
+    this.checkpointer.sync().catch((error: Error) => this.emit('error', { error }))
+  }
   /** What the start-up restore found (with `checkpoints`): the seq reached, and records skipped as corrupt. */
   restored: { epoch: number; seq: number; corrupt: CheckpointCorruptError[] } | undefined
   /** Set while this node hands over: resolved when the new active is heard. */
@@ -196,7 +212,18 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.logLimits = { ...DEFAULT_LOG, ...o.log }
     this.graph = new Graph(() => this.scheduleFlush())
     this.graph.addClasses(o.classes)
-    this.checkpointer = o.checkpoints ? new Checkpointer(o.checkpoints, o.group) : undefined
+    this.checkpointer = o.checkpoints
+      ? new Checkpointer(o.checkpoints, o.group, {
+          policy: o.checkpointPolicy,
+          clock: this.clock,
+          onError: (error) => this.emit('error', { error }),
+          onDurable: (epoch, seq) => this.persistedAck(epoch, seq),
+        })
+      : undefined
+    if (this.checkpointer?.onPageHide && typeof globalThis.addEventListener === 'function') {
+      globalThis.addEventListener('pagehide', this.pageHidden)
+      globalThis.addEventListener('visibilitychange', this.pageHidden)
+    }
     this.becomeStandby('this node is a standby', false)
     const events: ElectorEvents = {
       elected: (epoch) => this.onElected(epoch),
@@ -296,7 +323,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     const mode = options.mode ?? this.commitMode
     const timeoutMs = options.timeoutMs ?? this.commitTimeoutMs
     if (mode === 'async') await this.lastSend
-    else if (mode === 'persisted') await Promise.all([primary.waitFor(seq, timeoutMs, undefined, true), this.checkpointer?.flushed()])
+    else if (mode === 'persisted') {
+      // Standbys that wait under a checkpoint policy write now when asked.
+      if (primary.standbys) this.send(writePersisted(primary.epoch, seq))
+      await Promise.all([primary.waitFor(seq, timeoutMs, undefined, true), this.checkpointer?.sync()])
+    }
     else await primary.waitFor(seq, timeoutMs)
     return { epoch: primary.epoch, seq }
   }
@@ -346,6 +377,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.emit('role', { role: 'quiescing', epoch: primary.epoch })
     this.flush()
     const seq = primary.seq
+    const c = this.checkpointer
+    const saved = c?.onHandover ? c.sync().catch((error: Error) => this.emit('error', { error })) : undefined
     try {
       await primary.waitFor(seq, timeoutMs, to)
     } catch (err) {
@@ -368,7 +401,9 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.send(writeHandover(primary.epoch, seq), to)
     try {
       const epoch = await Promise.race([heard, late])
-      return { to, epoch, seq, blackoutMs: this.clock.now() - started }
+      const blackoutMs = this.clock.now() - started
+      await saved
+      return { to, epoch, seq, blackoutMs }
     } finally {
       this.clock.clearTimeout(timer)
       this.handingOver = undefined
@@ -395,7 +430,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   async close(): Promise<void> {
     if (this.closed) return
     if (this.primary) this.flush()
-    await this.checkpointer?.flushed()
+    await this.checkpointer?.sync()
     // Give the lease up first, so a standby takes over at its next beat instead of after T.
     await this.elector?.resign('the node closed')
     this.stopLocally('closed')
@@ -420,6 +455,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private stopLocally(how: 'closed' | 'aborted'): void {
     this.closed = true
     this.clock.clearTimeout(this.retransmitTimer)
+    this.checkpointer?.dispose()
+    if (typeof globalThis.removeEventListener === 'function') {
+      globalThis.removeEventListener('pagehide', this.pageHidden)
+      globalThis.removeEventListener('visibilitychange', this.pageHidden)
+    }
     this.primary?.abandon(`the node was ${how}`)
     this.mirror?.dispose()
     this.primary = undefined
@@ -455,8 +495,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     else {
       c.appendDelta(epoch, seq, writeDelta(epoch, seq, body as DeltaBody)).catch(fail)
       if (c.shouldCompact) c.writeSnapshot(epoch, seq, writeSnapshot(epoch, seq, this.graph.snapshot())).catch(fail)
+      else if (c.pending && atOrBefore(epoch, seq, this.persistWanted)) c.sync().catch(fail)
     }
-    this.schedulePersistedAck()
   }
 
   /** Active: writes a snapshot of the current state under this epoch; the log starts again from it. */
@@ -576,7 +616,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       case 'handover':
         return this.onHandover(from, f.epoch, f.seq)
       case 'persisted':
-        return this.primary?.persist(from, f.epoch, f.seq)
+        if (this.primary) return this.primary.persist(from, f.epoch, f.seq)
+        if (from === this.activePeer) return this.persistRequested(f.epoch, f.seq)
     }
   }
 
@@ -723,19 +764,22 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.send(writeResync(m.epoch, m.needFull ? -1 : m.seq), this.activePeer)
   }
 
-  /** Standby: tells the active how far its checkpoints are durable, once the writes queued so far land. */
-  private schedulePersistedAck(): void {
+  /** Standby: tells the active how far its checkpoints are durable, whenever that advances. */
+  private persistedAck(epoch: number, seq: number): void {
+    if (this.closed || !this.mirror || !this.activePeer) return
+    this.send(writePersisted(epoch, seq), this.activePeer)
+  }
+
+  /** Standby: the active made a `'persisted'` commit up to (epoch, seq): write what waits under the policy now. */
+  private persistRequested(epoch: number, seq: number): void {
     const c = this.checkpointer
     const m = this.mirror
-    if (!c || !m || this.persistPending) return
-    this.persistPending = true
-    const { epoch, seq } = m
-    void c.flushed().then(() => {
-      this.persistPending = false
-      if (this.closed || this.mirror !== m || !this.activePeer) return
-      this.send(writePersisted(epoch, seq), this.activePeer)
-      if (m.seq > seq) this.schedulePersistedAck()
-    })
+    if (!c || !m || seq < 0) return
+    this.persistWanted = { epoch, seq }
+    const fail = (error: Error) => this.emit('error', { error })
+    if (c.pending) c.sync().catch(fail)
+    // Nothing waits: report where the writes in flight end (again, if nothing moved).
+    else void c.flushed().then(() => this.persistedAck(c.durable.epoch, c.durable.seq))
   }
 
   // ---- batches ------------------------------------------------------------
@@ -767,10 +811,79 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
   }
 
+  /**
+   * Checkpoints now and resolves when it is durable: the whole state as one
+   * snapshot, which the log then starts from (batches waiting under the
+   * policy are in it). With `name`, the snapshot is kept apart under that name
+   * instead, until saved over, for `load({ name })` to return to. Works on the
+   * active and on a synced standby (of the state it holds).
+   * @throws {ConfigError} without a `checkpoints` store, or with a bad name.
+   * @throws {NotActiveError} on a standby that holds no state yet.
+   */
+  async save(options: { name?: string } = {}): Promise<CommitResult> {
+    if (this.closed) throw new ClosedError('save')
+    const c = this.needCheckpoints('save')
+    const name = checkName('save', options.name)
+    if (this.primary) this.flush()
+    const at = this.primary ?? (this.mirror?.synced ? this.mirror : undefined)
+    if (!at) throw new NotActiveError('save(): this standby holds no state yet')
+    const { epoch, seq } = at
+    const frame = writeSnapshot(epoch, seq, this.graph.snapshot())
+    await (name === undefined ? c.writeSnapshot(epoch, seq, frame) : c.saveNamed(name, epoch, seq, frame))
+    return { epoch, seq }
+  }
+
+  /**
+   * Returns the application state to a checkpoint: the newest durable one
+   * (batches still waiting under `checkpointPolicy` are dropped), or the one
+   * saved under `name`. Each root in the checkpoint gets its saved contents in
+   * place (the root objects keep their identity; objects inside are the saved
+   * ones, so references held to the old ones are detached), roots it does not
+   * have are left alone, and the change replicates and commits like any other.
+   * Active only.
+   * @throws {NotExistError} when nothing (or nothing under `name`) is saved.
+   * @throws {NotActiveError} on a standby.
+   */
+  async load(options: { name?: string } = {}): Promise<CommitResult> {
+    if (this.closed) throw new ClosedError('load')
+    const c = this.needCheckpoints('load')
+    const name = checkName('load', options.name)
+    if (!this.primary) throw new NotActiveError(`load(): ${this.graph.readOnlyReason}. Only the active loads a checkpoint.`)
+    this.flush()
+    // Batches waiting under the policy are what a load goes back past: they are never written.
+    c.discardWaiting()
+    await c.flushed()
+    const scratch = new Graph(() => undefined)
+    scratch.addClasses(this.graph.classes.list())
+    if (name !== undefined) {
+      const saved = await c.loadNamed(name)
+      if (!saved) throw new NotExistError(`load(): no checkpoint is saved as "${name}" in group "${this.group}"`)
+      scratch.applySnapshot(saved.body)
+    } else {
+      const { snapshot, deltas, corrupt } = await c.restore()
+      for (const error of corrupt) this.emit('error', { error })
+      if (!snapshot) throw new NotExistError(`load(): group "${this.group}" has no checkpoint`)
+      scratch.applySnapshot(snapshot.body)
+      for (const d of deltas) scratch.applyDelta(d.body)
+    }
+    if (!this.primary) throw new NotActiveError('load(): this node stopped being the active while the checkpoint was read')
+    for (const [rootName, node] of scratch.roots) {
+      const live = this.graph.roots.get(rootName)
+      if (live) refill(live.getProxy(), node.target, rootName)
+      else this.graph.registerRoot(rootName, node.target)
+    }
+    return this.commit()
+  }
+
+  private needCheckpoints(method: string): Checkpointer {
+    if (!this.checkpointer) throw new ConfigError(`${method}(): this node has no "checkpoints" store (see Understudy.start)`)
+    return this.checkpointer
+  }
+
   /** Resolves once every checkpoint write asked for so far is durable (with `checkpoints`). */
   async checkpointed(): Promise<void> {
     this.flush()
-    await this.checkpointer?.flushed()
+    await this.checkpointer?.sync()
   }
 
   private hello(): Uint8Array {
@@ -799,6 +912,38 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   }
 }
 
+function checkName(method: string, name: string | undefined): string | undefined {
+  if (name !== undefined && (typeof name !== 'string' || !name)) throw new ConfigError(`${method}(): "name" must be a non-empty string`)
+  return name
+}
+
+/** Gives the live root `live` (a proxy) the contents of `saved` (raw), through the proxy so the change replicates. */
+function refill(live: object, saved: object, rootName: string): void {
+  const kind = (v: object) => (Array.isArray(v) ? 'an array' : v instanceof Map ? 'a Map' : v instanceof Set ? 'a Set' : 'an object')
+  if (kind(live) !== kind(saved)) throw new ConfigError(`load(): root "${rootName}" is ${kind(saved)} in the checkpoint but ${kind(live)} here`)
+  if (Array.isArray(live)) {
+    const from = saved as unknown[]
+    live.length = 0
+    for (let i = 0; i < from.length; i += 4096) live.push(...from.slice(i, i + 4096))
+  } else if (live instanceof Map) {
+    live.clear()
+    for (const [k, v] of saved as Map<unknown, unknown>) live.set(k, v)
+  } else if (live instanceof Set) {
+    live.clear()
+    for (const v of saved as Set<unknown>) live.add(v)
+  } else {
+    const to = live as Record<string, unknown>
+    const from = saved as Record<string, unknown>
+    for (const k of Object.keys(to)) if (!Object.hasOwn(from, k)) delete to[k]
+    for (const k of Object.keys(from)) to[k] = from[k]
+  }
+}
+
+/** True when (epoch, seq) is at or before `p`. */
+function atOrBefore(epoch: number, seq: number, p: { epoch: number; seq: number }): boolean {
+  return epoch < p.epoch || (epoch === p.epoch && seq <= p.seq)
+}
+
 const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalMs: 100, timeoutMs: 400 }
 
 function validate(o: UnderstudyOptions): void {
@@ -816,6 +961,10 @@ function validate(o: UnderstudyOptions): void {
     if (v !== undefined && (typeof v !== 'number' || !(v > 0))) throw new ConfigError(`Understudy.start: "${k}" must be a positive number`)
   }
   if (o.epoch !== undefined && (!Number.isSafeInteger(o.epoch) || o.epoch < 1)) throw new ConfigError('Understudy.start: "epoch" must be a positive integer')
+  if (o.checkpointPolicy !== undefined) {
+    if (!o.checkpoints) throw new ConfigError('Understudy.start: "checkpointPolicy" needs a "checkpoints" store')
+    checkPolicy(o.checkpointPolicy)
+  }
   if (o.lease && o.election) throw new ConfigError('Understudy.start: give "lease" or "election", not both')
   if (o.lease || o.election) {
     if (o.role !== undefined) throw new ConfigError('Understudy.start: with a "lease" or an "election", leave "role" out: the lease elects the active')

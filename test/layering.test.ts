@@ -25,6 +25,7 @@ function imports(file: string): string[] {
 describe('layering (DESIGN.md)', () => {
   const core = files('src')
 
+  // Platform features the core uses when present (page lifecycle events) are feature-detected through globalThis.
   it('the core runs anywhere: no node: imports, no Node or DOM globals in src/', () => {
     for (const f of core) {
       const src = code(f)

@@ -27,6 +27,12 @@ export interface CheckpointStore {
   removeRange(prefix: StoreKey): Promise<void>
   /** Waits for what is in flight and releases every resource; later calls throw `ClosedError`. */
   close(): Promise<void>
+  /**
+   * Optional: a faster CRC-32 (IEEE) of `bytes`, continuing from `crc`, that
+   * this store's platform offers (the Node store uses zlib's). It must give
+   * the same results as the portable `crc32`.
+   */
+  checksum?(bytes: Uint8Array, crc?: number): number
 }
 
 /** Throws {@link ConfigError} unless `key` is a non-empty array of strings (or, for a prefix, possibly empty). */

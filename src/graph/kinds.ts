@@ -36,6 +36,11 @@ export class ClassRegistry {
   private byName = new Map<string, ClassLike>()
   private byProto = new Map<object, string>()
 
+  /** The classes known, by name (to seed another registry). */
+  list(): Record<string, ClassLike> {
+    return Object.fromEntries(this.byName)
+  }
+
   add(classes: ClassList | undefined): string[] {
     if (!classes) return []
     const entries: [string, ClassLike][] = Array.isArray(classes)
