@@ -33,14 +33,20 @@ async function writeTimes(sizeChanges: number): Promise<{ ours: number[]; raw: n
   const c = new Checkpointer(fsCheckpoints(join(dir, 'store')), 'g')
   const ours: number[] = []
   const raw: number[] = []
-  for (let i = 0; i < N; i++) {
-    // Interleaved, so both see the same disk conditions.
-    let t = performance.now()
+  const timeOurs = async (i: number) => {
+    const t = performance.now()
     await c.appendDelta(1, i + 1, frame)
     ours.push(performance.now() - t)
-    t = performance.now()
+  }
+  const timeRaw = async (i: number) => {
+    const t = performance.now()
     await rawWrite(dir, `raw-${i}`, frame)
     raw.push(performance.now() - t)
+  }
+  for (let i = 0; i < N; i++) {
+    // Interleaved, alternating which goes first, so both see the same disk conditions.
+    if (i % 2) await timeOurs(i), await timeRaw(i)
+    else await timeRaw(i), await timeOurs(i)
   }
   await rm(dir, { recursive: true, force: true })
   return { ours, raw, bytes: frame.length }
@@ -72,11 +78,39 @@ export async function runCheckpoints(): Promise<void> {
     const r = await writeTimes(changes)
     console.log(`| ${changes.toLocaleString()} changes | ${r.bytes.toLocaleString()} | ${pct(r.ours, 0.5).toFixed(2)} (${pct(r.ours, 0.99).toFixed(2)}) | ${pct(r.raw, 0.5).toFixed(2)} (${pct(r.raw, 0.99).toFixed(2)}) | ${(pct(r.ours, 0.5) / pct(r.raw, 0.5)).toFixed(2)} |`)
   }
+  await idbWrites()
   console.log('\nIncremental checkpoint: 100 property sets committed and made durable, as the graph grows (ms, 30 rounds)\n')
   console.log('| objects in the graph | p50 | p99 |')
   console.log('| --- | --- | --- |')
   for (const objects of [1_000, 10_000, 100_000]) {
     const t = await incremental(objects)
     console.log(`| ${objects.toLocaleString()} | ${pct(t, 0.5).toFixed(2)} | ${pct(t, 0.99).toFixed(2)} |`)
+  }
+}
+
+/** The same comparison in Chromium: the IndexedDB store beside a raw IndexedDB put (one readwrite transaction) of the same bytes. */
+async function idbWrites(): Promise<void> {
+  const { haveChromium, launchChromium } = await import('../test/support/chromium.js')
+  console.log(`\nCheckpoint writes in Chromium (IndexedDB store) beside a raw IndexedDB put of the same bytes; ${N} writes each, interleaved (ms)\n`)
+  console.log('| delta | bytes | ours p50 (p99) | raw p50 (p99) | ours ÷ raw (p50) |')
+  console.log('| --- | --- | --- | --- | --- |')
+  if (!haveChromium()) return console.log('| n/a: no /usr/bin/chromium | | | | |')
+  const { bundlePage, serve } = await import('../test/support/serve.js')
+  const dir = await mkdtemp(join(tmpdir(), 'understudy-bench-idb-'))
+  await bundlePage(new URL('./browser/idb-checkpoints.ts', import.meta.url).pathname, dir)
+  const site = await serve(dir)
+  const browser = await launchChromium()
+  try {
+    const page = await browser.newPage()
+    await page.goto(site.url)
+    await page.waitForFunction(() => typeof (globalThis as { idbBench?: unknown }).idbBench === 'object')
+    for (const changes of [100, 1000, 10_000]) {
+      const r = await page.evaluate(([c, n]) => (globalThis as unknown as { idbBench: { run(c: number, n: number): Promise<{ ours: number[]; raw: number[]; bytes: number }> } }).idbBench.run(c as number, n as number), [changes, N])
+      console.log(`| ${changes.toLocaleString()} changes | ${r.bytes.toLocaleString()} | ${pct(r.ours, 0.5).toFixed(2)} (${pct(r.ours, 0.99).toFixed(2)}) | ${pct(r.raw, 0.5).toFixed(2)} (${pct(r.raw, 0.99).toFixed(2)}) | ${(pct(r.ours, 0.5) / pct(r.raw, 0.5)).toFixed(2)} |`)
+    }
+  } finally {
+    await browser.close()
+    await site.close()
+    await rm(dir, { recursive: true, force: true })
   }
 }

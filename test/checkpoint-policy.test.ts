@@ -285,3 +285,33 @@ describe('save() and load() on demand', () => {
     await Promise.all([active.close(), standby.close(), bare.close()])
   })
 })
+
+describe('record layout', () => {
+  it('a record is exactly the CBOR of [epoch, seq, crc, ...frames], as cbor-x encodes it', async () => {
+    const { encode } = await import('cbor-x')
+    const saved: Uint8Array[] = []
+    const store = new (class extends MemoryCheckpointStore {
+      override async save(key: StoreKey, value: Uint8Array): Promise<void> {
+        saved.push(new Uint8Array(value))
+        return super.save(key, value)
+      }
+    })()
+    const sizes = [0, 1, 23, 24, 255, 256, 65535, 65536, 70000]
+    const frames = sizes.map((n) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 255))
+    for (const [i, epoch, seq] of [[0, 1, 1], [1, 2 ** 31, 2 ** 40], [2, 7, 123456]] as const) {
+      const c = new Checkpointer(store, 'g', { policy: { commits: frames.length - i } })
+      for (const f of frames.slice(i)) void c.appendDelta(epoch, seq, f)
+      await c.flushed()
+      let crc = 0
+      for (const f of frames.slice(i)) crc = crc32(f, crc)
+      expect(saved.at(-1)).toEqual(new Uint8Array(encode([epoch, seq, crc, ...frames.slice(i).map((f) => Buffer.from(f))])))
+    }
+    const many = Array.from({ length: 300 }, (_, i) => Uint8Array.of(i & 255, 1, 2))
+    const c = new Checkpointer(store, 'g', { policy: { commits: many.length } })
+    for (const f of many) void c.appendDelta(3, 9, f)
+    await c.flushed()
+    let crc = 0
+    for (const f of many) crc = crc32(f, crc)
+    expect(saved.at(-1)).toEqual(new Uint8Array(encode([3, 9, crc, ...many.map((f) => Buffer.from(f))])))
+  })
+})

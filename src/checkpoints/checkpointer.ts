@@ -139,10 +139,34 @@ export class Checkpointer {
     return this.waiting.length
   }
 
+  /**
+   * The record `[epoch, seq, crc, ...frames]` in CBOR (as the writer would
+   * encode it), built in one allocation: frames are copied once.
+   */
   private wrap(epoch: number, seq: number, frames: Uint8Array[]): Uint8Array {
     let crc = 0
-    for (const f of frames) crc = this.crc(f, crc)
-    return writer.encode([epoch, seq, crc, ...frames])
+    let size = 0
+    for (const f of frames) {
+      crc = this.crc(f, crc)
+      size += f.length
+    }
+    const head = writer.encode([epoch, seq, crc]) // 0x83, then the three numbers
+    const count = 3 + frames.length
+    const arrayHead = count < 24 ? [0x80 + count] : count < 256 ? [0x98, count] : count < 65536 ? [0x99, count >> 8, count & 255] : [0x9a, count >>> 24, (count >> 16) & 255, (count >> 8) & 255, count & 255]
+    const out = new Uint8Array(arrayHead.length + head.length - 1 + frames.length * 5 + size)
+    out.set(arrayHead)
+    out.set(head.subarray(1), arrayHead.length)
+    let pos = arrayHead.length + head.length - 1
+    for (const f of frames) {
+      const n = f.length
+      if (n < 24) out[pos++] = 0x40 + n
+      else if (n < 256) (out[pos++] = 0x58), (out[pos++] = n)
+      else if (n < 65536) (out[pos++] = 0x59), (out[pos++] = n >> 8), (out[pos++] = n & 255)
+      else (out[pos++] = 0x5a), (out[pos++] = n >>> 24), (out[pos++] = (n >> 16) & 255), (out[pos++] = (n >> 8) & 255), (out[pos++] = n & 255)
+      out.set(f, pos)
+      pos += n
+    }
+    return out.subarray(0, pos)
   }
 
   private unwrap(key: string[], bytes: Uint8Array): { epoch: number; seq: number; frames: Uint8Array[] } {
