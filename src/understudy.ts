@@ -295,7 +295,13 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   checkpoint(name: string, attributes: SectionAttributes): SectionCheckpoint {
     const attrs = checkAttributes(name, attributes)
     const root = this.register(`understudy:checkpoint:${name}`, { sections: new Map<string, { data: Uint8Array; writtenAt: number }>() })
-    return new SectionCheckpoint(name, attrs, root, this.clock, (mode) => this.commit({ mode }), () => this.primary?.standbys ?? 0)
+    const commit = async (mode: CommitMode | 'local') => {
+      if (mode !== 'local') return this.commit({ mode })
+      const at = await this.commit({ mode: 'async' })
+      await this.checkpointer?.sync()
+      return at
+    }
+    return new SectionCheckpoint(name, attrs, root, this.clock, commit, () => this.primary?.standbys ?? 0)
   }
 
   /** The proxy of root `name`, if this node has it (registered here or received from the active). */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { InvalidParamError, MemoryLeaseStore, NoSpaceError, NotActiveError, NotExistError, Understudy, VirtualClock, type SectionCheckpoint } from 'understudy-ha'
+import { InvalidParamError, MemoryLeaseStore, NoSpaceError, NotActiveError, NotExistError, Understudy, VirtualClock } from 'understudy-ha'
 import { MemoryNetwork } from 'understudy-ha/adapters/memory'
 import { settle, startPair } from './support/pair.js'
+import { startCounter } from '../examples/counter/counter.js'
 
 const bytes = (...v: number[]) => new Uint8Array(v)
 const ATTRS = { maxSections: 3, maxSectionSize: 8 }
@@ -64,25 +65,9 @@ describe('sections API (SAF-style checkpoint service)', () => {
         await settle()
       }
     }
-    /** The counter program every node runs: while active, read the section and write count + 1 every second. */
+    /** The counter program every node runs (examples/counter): while active, read the section and write count + 1 every second. */
     const seen: number[] = []
-    const program = (ha: Understudy) => {
-      const cp: SectionCheckpoint = ha.checkpoint('counter', { maxSections: 1, maxSectionSize: 8 })
-      const tick = () => {
-        clock.setTimeout(async () => {
-          if (ha.role === 'stopped') return
-          if (ha.role === 'active') {
-            const count = cp.list().includes('count') ? new DataView(cp.read('count').buffer).getUint32(0) + 1 : 1
-            const data = new Uint8Array(4)
-            new DataView(data.buffer).setUint32(0, count)
-            await (cp.list().includes('count') ? cp.overwrite('count', data) : cp.create('count', data)).catch(() => undefined)
-            seen.push(count)
-          }
-          tick()
-        }, 1000)
-      }
-      tick()
-    }
+    const program = (ha: Understudy) => startCounter(ha, { clock, everyMs: 1000, onCount: (n) => seen.push(n) })
     nodes.forEach(program)
     await run(5_500)
     const active = nodes.find((n) => n.role === 'active') as Understudy

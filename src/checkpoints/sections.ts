@@ -11,8 +11,10 @@ export interface SectionAttributes {
   retentionMs?: number
   /**
    * `'all-replicas'` (default): a write resolves once every replica that
-   * exists has it (and their checkpoints, where kept); alone, at once. `'active-replica'`: a write resolves
-   * at once and reaches the others asynchronously; `synchronize()` waits for them.
+   * exists has it, and every checkpoint store kept (the standbys' and this
+   * node's); alone, once this node's own store has it. `'active-replica'`: a
+   * write resolves at once and reaches the others asynchronously;
+   * `synchronize()` waits for them.
    */
   mode?: 'all-replicas' | 'active-replica'
 }
@@ -35,7 +37,8 @@ export class SectionCheckpoint {
     /** Read through the root on every call: a placeholder root is filled in place, its inner objects are not. */
     private readonly root: { sections: Map<string, Section> },
     private readonly clock: Clock,
-    private readonly commit: (mode: 'persisted' | 'async') => Promise<unknown>,
+    /** `'local'`: hand the batch to the standbys and wait for this node's own checkpoint store only. */
+    private readonly commit: (mode: 'persisted' | 'async' | 'local') => Promise<unknown>,
     /** Standbys connected now: 'all-replicas' means the replicas that exist, as in SAF. */
     private readonly replicas: () => number,
   ) {}
@@ -99,7 +102,8 @@ export class SectionCheckpoint {
   }
 
   private settle(): Promise<unknown> {
-    return this.attrs.mode === 'all-replicas' && this.replicas() > 0 ? this.commit('persisted') : this.commit('async')
+    if (this.attrs.mode === 'active-replica') return this.commit('async')
+    return this.commit(this.replicas() > 0 ? 'persisted' : 'local')
   }
 
   /** Drops sections not written within `retentionMs` (only where writes are allowed: the active decides). */
