@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url'
 import { subpaths } from './subpaths.js'
 
 const root = new URL('./', import.meta.url)
-/** Built but not exported: files an adapter loads itself (a worker script). */
-const internal = ['adapters/worker-election/worker']
+/** Built but not exported: files an adapter loads itself (a worker script), and the `understudy` command. */
+const internal = ['adapters/worker-election/worker', 'bin/understudy']
 
 /** One library entry per public subpath; the output mirrors the source tree so
  *  `dist/<entry>.js` sits beside the `dist/<entry>.d.ts` that tsc emits. */
@@ -24,7 +24,10 @@ export default defineConfig({
     },
     rollupOptions: {
       external: [/^cbor-x/, /^idb/, /^comlink/, /^ws$/, /^node:/],
-      output: { chunkFileNames: 'chunks/[name]-[hash].js' },
+      output: {
+        chunkFileNames: 'chunks/[name]-[hash].js',
+        banner: (chunk) => (chunk.name === 'bin/understudy' ? '#!/usr/bin/env node' : ''),
+      },
     },
   },
 })

@@ -18,4 +18,15 @@ for (const [subpath, target] of Object.entries(pkg.exports)) {
     console.log(`FAIL ${name}: ${err.message}`)
   }
 }
+// The `understudy` command, as npm would link it.
+for (const [bin, file] of Object.entries(pkg.bin ?? {})) {
+  const { spawnSync } = await import('node:child_process')
+  const r = spawnSync(process.execPath, [new URL(`../${file}`, import.meta.url).pathname, '--help'], { encoding: 'utf8' })
+  const shebang = readFileSync(new URL(`../${file}`, import.meta.url), 'utf8').startsWith('#!/usr/bin/env node')
+  if (r.status === 0 && /supervise/.test(r.stdout) && shebang) console.log(`ok   bin ${bin} (${file})`)
+  else {
+    failed++
+    console.log(`FAIL bin ${bin} (${file}): exit ${r.status}, shebang ${shebang}: ${r.stderr}`)
+  }
+}
 process.exit(failed ? 1 : 0)

@@ -35,3 +35,4 @@ export { MemoryLeaseStore, asLeaseRow, decideHeartbeat, type LeaseRow, type Leas
 export { remoteElection, serveElection, type ElectionService, type ElectionWorker } from './roles/remote.js'
 export { Elector, checkHeartbeat, type HeartbeatOptions, type ElectorEvents, type ElectorLike, type ElectionFactory } from './roles/elector.js'
 export { PROTOCOL_VERSION, readFrame, type Frame } from './codec/frames.js'
+export { RestartTracker, restartPolicy, DEFAULT_RESTART, type RestartPolicy, type RestartDecision, type ExitStatus } from './restart.js'
