@@ -17,6 +17,8 @@ export interface CounterOptions {
   onCount?: (count: number) => void
   /** Told when this node becomes the active, with the count it found in the section. */
   onTakeOver?: (found: number) => void
+  /** Application changes to make on each count, on the active: they commit in the same batch as the count. */
+  work?: (count: number) => void
 }
 
 const SECTION = 'count'
@@ -49,6 +51,7 @@ export function startCounter(ha: Understudy, options: CounterOptions = {}): () =
       if (!wasActive) options.onTakeOver?.(found)
       wasActive = true
       try {
+        options.work?.(found + 1)
         await (has ? checkpoint.overwrite(SECTION, encode(found + 1)) : checkpoint.create(SECTION, encode(found + 1)))
         options.onCount?.(found + 1)
       } catch {
