@@ -93,6 +93,8 @@ export interface UnderstudyEvents {
   change: { epoch: number; seq: number; snapshot: boolean }
   /** A peer of this group appeared or went away. */
   peer: { peer: PeerId; up: boolean; role?: Role }
+  /** The election heartbeat ran (every I, with a `lease` or an `election`), in this role. */
+  heartbeat: { role: Role; epoch: number }
   /** A problem that did not stop the node: a bad frame, a stale epoch, an unsupported value smuggled past a proxy… */
   error: { error: Error; from?: PeerId }
 }
@@ -231,7 +233,9 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       eligible: () => this.eligible(),
       // Standbys tell their peers how far they got, so the most up-to-date one wins the next election.
       beat: () => {
-        if (this.mirror && !this.closed) this.broadcastHello()
+        if (this.closed) return
+        if (this.mirror) this.broadcastHello()
+        this.emit('heartbeat', { role: this.currentRole, epoch: this.epoch })
       },
       error: (error) => this.emit('error', { error }),
     }

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http'
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize } from 'node:path'
 import { build } from 'vite'
@@ -25,10 +26,16 @@ export async function bundlePage(entry: string, outDir: string): Promise<void> {
   })
 }
 
-/** Serves `dir` on 127.0.0.1 (a free port), with an index page that loads page.js. */
+/** Serves `dir` on 127.0.0.1 (a free port); `/` is its index.html, or else a page that loads page.js. */
 export async function serve(dir: string): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string
+    const own = path.endsWith('/') ? normalize(join(dir, path, 'index.html')) : undefined
+    if (own && own.startsWith(normalize(dir)) && existsSync(own)) {
+      res.writeHead(200, { 'content-type': 'text/html' })
+      res.end(await readFile(own))
+      return
+    }
     if (path.endsWith('/') || path.endsWith('/index.html')) {
       const base = path.slice(0, path.lastIndexOf('/') + 1)
       res.writeHead(200, { 'content-type': 'text/html' })
