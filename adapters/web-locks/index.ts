@@ -115,8 +115,13 @@ export class WebLocksLeaseStore implements LeaseStore {
   private readonly tableLockTimeoutMs: number
   /** Holder locks this tab holds, per role. */
   private readonly held = new Map<string, Held>()
-  /** Roles whose holder lock this tab was *granted* while following: the previous holder is gone. */
-  private readonly granted = new Set<string>()
+  /**
+   * Roles whose holder lock this tab was *granted* while following (the
+   * previous holder is gone), with when. Only rows last renewed before then
+   * belong to the gone holder: a newer row is a new holder that stole the lock
+   * from this tab — news of that steal may not have reached this tab yet.
+   */
+  private readonly granted = new Map<string, number>()
   private readonly watching = new Map<string, AbortController>()
 
   constructor(
@@ -150,7 +155,7 @@ export class WebLocksLeaseStore implements LeaseStore {
       if (!next) return undefined
       // A new holder takes the holder lock *before* the row says so: followers only queue for the lock
       // after reading the row, so their request always comes after the holder's.
-      if (stored?.holder !== uuid && !(await this.hold(role, stored !== undefined))) return undefined
+      if (stored?.holder !== uuid && !(await this.hold(role, stored !== undefined, row))) return undefined
       // Compare-and-set against the row this decision was made on: if the table lock was stolen from this
       // tab while it waited (it was frozen), a newer row is never overwritten.
       if (!(await this.store.compareAndSet(this.key(role), row, next))) {
@@ -192,7 +197,7 @@ export class WebLocksLeaseStore implements LeaseStore {
     this.locks
       .request(this.holderLock(role), { signal: abort.signal }, () => {
         // Granted: whoever held it is gone. Keep the lock until this tab becomes the holder or stops following.
-        this.granted.add(role)
+        this.granted.set(role, this.now())
         this.held.set(role, { release: keep })
         onGone()
         return holding
@@ -229,9 +234,15 @@ export class WebLocksLeaseStore implements LeaseStore {
     return [asLeaseRow(r), typeof e === 'number' && Number.isSafeInteger(e) && e > 0 ? e : undefined]
   }
 
-  /** The row as this tab must judge it: expired at once when this tab was granted the holder lock. */
+  /** The row as this tab must judge it: expired at once when its holder's lock was since granted to this tab. */
   private effective(role: string, row: LeaseRow | undefined): LeaseRow | undefined {
-    return row && this.granted.has(role) ? { ...row, lastSeen: Number.MIN_SAFE_INTEGER } : row
+    return row && this.grantedSince(role, row) ? { ...row, lastSeen: Number.MIN_SAFE_INTEGER } : row
+  }
+
+  /** True when this tab was granted the holder lock after `row` was last renewed (so its holder is gone). */
+  private grantedSince(role: string, row: LeaseRow | undefined): boolean {
+    const at = this.granted.get(role)
+    return at !== undefined && (!row || row.lastSeen <= at)
   }
 
   /**
@@ -240,8 +251,8 @@ export class WebLocksLeaseStore implements LeaseStore {
    * tab keeps its lock); otherwise takes it only if nobody holds it. Resolves
    * whether this tab now holds it.
    */
-  private hold(role: string, steal: boolean): Promise<boolean> {
-    if (this.granted.has(role)) {
+  private hold(role: string, steal: boolean, row: LeaseRow | undefined): Promise<boolean> {
+    if (this.grantedSince(role, row)) {
       // Granted while following: it is now simply the holder's lock.
       this.granted.delete(role)
       this.watching.delete(role)
