@@ -6,7 +6,7 @@
  * runtime bindings live under `understudy-ha/adapters/*`.
  */
 export { Understudy } from './understudy.js'
-export type { CommitMode, CommitResult, Role, Stats, UnderstudyEvents, UnderstudyOptions } from './understudy.js'
+export type { CommitMode, CommitResult, HandoverResult, Leak, Role, Stats, UnderstudyEvents, UnderstudyOptions } from './understudy.js'
 export type { Transport, TransportHandler, PeerId } from './transport.js'
 export { realClock, VirtualClock, type Clock } from './clock.js'
 export { seededRandom, randomId, defaultRandom, type Random } from './random.js'

@@ -4,7 +4,8 @@ import { ClosedError, ConfigError, NotActiveError, NotExistError, ProtocolError,
 import { Emitter } from './events.js'
 import { Graph } from './graph/graph.js'
 import type { ClassList } from './graph/kinds.js'
-import type { DeltaBody, SnapshotBody } from './graph/wire.js'
+import { Kind, type DeltaBody, type SnapshotBody } from './graph/wire.js'
+import { CborWriter } from './codec/writer.js'
 import { Mirror } from './replication/mirror.js'
 import { Elector, checkHeartbeat, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './roles/elector.js'
 import type { LeaseStore } from './roles/lease.js'
@@ -97,6 +98,18 @@ export interface UnderstudyEvents {
   heartbeat: { role: Role; epoch: number }
   /** A problem that did not stop the node: a bad frame, a stale epoch, an unsupported value smuggled past a proxy… */
   error: { error: Error; from?: PeerId }
+}
+
+/** A tracked object that no registered root reaches any more: it replicates, and takes memory on every node, until collected. */
+export interface Leak {
+  /** Its id in the replication table (the same on every node). */
+  id: number
+  /** Where it was last reachable from, e.g. `(detached, was app.todos[3])`. */
+  path: string
+  /** `object`, `array`, `Map`, `Set`, `Date`, a typed array's or a class's name… */
+  kind: string
+  /** Its own encoded size, bytes (its fields; the objects it refers to are counted on their own). */
+  bytes: number
 }
 
 /** What a planned handover did. */
@@ -350,6 +363,22 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   collect(): Promise<CommitResult> {
     this.graph.requestSweep()
     return this.commit()
+  }
+
+  /**
+   * Leak detection: the tracked objects no registered root reaches any more,
+   * on this node (active or standby), with the path each was last reachable
+   * at and its size. They are dropped by the next sweep, which runs by
+   * itself (amortised, as references are dropped) or on {@link Understudy.collect}.
+   */
+  leaks(): Leak[] {
+    const w = new CborWriter()
+    return this.graph.unreachable().map((n) => ({
+      id: n.id,
+      path: this.graph.detachedPath(n),
+      kind: n.tag ?? KIND_NAMES[n.kind] ?? 'object',
+      bytes: w.encode(n.record()).length,
+    }))
   }
 
   /**
@@ -948,6 +977,8 @@ function refill(live: object, saved: object, rootName: string): void {
     for (const k of Object.keys(from)) to[k] = from[k]
   }
 }
+
+const KIND_NAMES: Record<number, string> = { [Kind.Object]: 'object', [Kind.Array]: 'array', [Kind.Map]: 'Map', [Kind.Set]: 'Set', [Kind.Date]: 'Date', [Kind.Buffer]: 'ArrayBuffer', [Kind.NullProto]: 'object' }
 
 /** True when (epoch, seq) is at or before `p`. */
 function atOrBefore(epoch: number, seq: number, p: { epoch: number; seq: number }): boolean {

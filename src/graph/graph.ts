@@ -108,6 +108,12 @@ export class Graph {
       }
       return formatPath(n.rootName ?? '?', steps.reverse())
     }
+    return this.detachedPath(node, extra)
+  }
+
+  /** The path a node no root reaches was first attached at: `(detached, was app.todos[3])`. Follows parent links only (no search). */
+  detachedPath(node: Node, extra: readonly PathStep[] = []): string {
+    const steps: PathStep[] = [...extra].reverse()
     let n: Node | null = node
     for (let hops = 0; n && hops < 10_000; hops++) {
       if (n.rootName !== undefined) return formatPath(`(detached, was ${n.rootName}`, steps.reverse()) + ')'
@@ -389,6 +395,22 @@ export class Graph {
 
   /** Drops objects no longer reachable from any root; returns their ids. */
   sweep(): number[] {
+    const freed: number[] = []
+    for (const n of this.unreachable()) {
+      freed.push(n.id)
+      this.byId.delete(n.id)
+      n.id = -1
+      n.ref = undefined
+      n.clearChanges()
+    }
+    this.removedRefs = 0
+    this.forceSweep = false
+    this.sweepAt = Math.max(MIN_SWEEP, this.byId.size >> 1)
+    return freed
+  }
+
+  /** Tracked objects that no root reaches any more (a mark from the roots, then the rest of the table). */
+  unreachable(): Node[] {
     const mark = ++this.sweepMark
     const stack: Node[] = []
     for (const n of this.roots.values())
@@ -409,19 +431,9 @@ export class Graph {
       }
     }
     while (stack.length) (stack.pop() as Node).children(visit)
-    const freed: number[] = []
-    for (const [id, n] of this.byId)
-      if (n.mark !== mark) {
-        this.byId.delete(id)
-        n.id = -1
-        n.ref = undefined
-        n.clearChanges()
-        freed.push(id)
-      }
-    this.removedRefs = 0
-    this.forceSweep = false
-    this.sweepAt = Math.max(MIN_SWEEP, this.byId.size >> 1)
-    return freed
+    const out: Node[] = []
+    for (const n of this.byId.values()) if (n.mark !== mark) out.push(n)
+    return out
   }
 
   // ---- applying (standby) -------------------------------------------------
