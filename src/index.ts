@@ -36,3 +36,21 @@ export { remoteElection, serveElection, type ElectionService, type ElectionWorke
 export { Elector, checkHeartbeat, type HeartbeatOptions, type ElectorEvents, type ElectorLike, type ElectionFactory } from './roles/elector.js'
 export { PROTOCOL_VERSION, readFrame, type Frame } from './codec/frames.js'
 export { RestartTracker, restartPolicy, DEFAULT_RESTART, type RestartPolicy, type RestartDecision, type ExitStatus } from './restart.js'
+export {
+  runSequence,
+  newProgress,
+  defaultPolicy,
+  DEFAULT_RETRIES,
+  DEFAULT_MAX_ROLLBACKS,
+  type Sequence,
+  type Step,
+  type StepContext,
+  type StepOutcome,
+  type RollbackOutcome,
+  type Policy,
+  type PolicyEvent,
+  type PolicyDecision,
+  type SequenceProgress,
+  type SequenceResult,
+  type RunOptions,
+} from './sequences/index.js'

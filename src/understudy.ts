@@ -13,6 +13,7 @@ import { Checkpointer, checkPolicy, type CheckpointCorruptError, type Checkpoint
 import type { CheckpointStore } from './checkpoints/store.js'
 import { SectionCheckpoint, checkAttributes, type SectionAttributes } from './checkpoints/sections.js'
 import { DEFAULT_LOG, Primary, type LogLimits } from './replication/primary.js'
+import { newProgress, runSequence, type Sequence, type SequenceProgress, type SequenceResult } from './sequences/index.js'
 import type { PeerId, Transport, TransportHandler } from './transport.js'
 
 /** A node's role. Only the `active` accepts writes. */
@@ -319,6 +320,37 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       return at
     }
     return new SectionCheckpoint(name, attrs, root, this.clock, commit, () => this.primary?.standbys ?? 0)
+  }
+
+  /**
+   * Runs — or resumes — the step sequence `id`, its progress kept in the
+   * replicated graph (a reserved root) and committed at every change of step
+   * and every `checkpoint(marker)`. If the active dies mid-sequence, call this
+   * again with the same `id` on the new active: it resumes at the interrupted
+   * step, rolling it back first when it has a rollback function. A finished
+   * sequence is returned as it ended (`forgetSequence(id)` clears it).
+   * @throws {NotActiveError} on a standby, or when this node is deposed mid-run.
+   */
+  runSequence<C>(id: string, seq: Sequence<C>, context: C, options: { startStep?: string; mode?: CommitMode } = {}): Promise<SequenceResult> {
+    if (this.closed) throw new ClosedError('runSequence')
+    if (!this.primary) throw new NotActiveError(`runSequence("${id}"): ${this.graph.readOnlyReason}. Only the active runs sequences.`)
+    const runs = this.sequenceRuns()
+    if (!runs.has(id)) runs.set(id, newProgress(seq.name))
+    return runSequence(seq, context, options.startStep, { progress: runs.get(id) as SequenceProgress, commit: () => this.commit({ mode: options.mode ?? this.commitMode }) })
+  }
+
+  /** The sequences this node knows of (replicated from the active), by id. */
+  sequences(): Map<string, SequenceProgress> {
+    return new Map(this.sequenceRuns())
+  }
+
+  /** Drops the progress of sequence `id` (active only). */
+  forgetSequence(id: string): void {
+    this.sequenceRuns().delete(id)
+  }
+
+  private sequenceRuns(): Map<string, SequenceProgress> {
+    return this.register('understudy:sequences', { runs: new Map<string, SequenceProgress>() }).runs
   }
 
   /** The proxy of root `name`, if this node has it (registered here or received from the active). */
