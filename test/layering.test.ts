@@ -49,6 +49,7 @@ describe('layering (DESIGN.md)', () => {
       ['src/graph', /transport|replication|roles|checkpoints|adapters|understudy|codec/],
       ['src/codec', /transport|replication|roles|checkpoints|adapters|understudy|\/nodes|\/graph\.js/],
       ['src/replication', /adapters|understudy/],
+      ['src/sequences', /transport|replication|roles|checkpoints|adapters|understudy|codec|graph/],
     ]
     for (const [dir, forbidden] of rules)
       for (const f of core.filter((f) => f.startsWith(dir)))

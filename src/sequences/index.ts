@@ -259,7 +259,11 @@ export async function runSequence<C>(seq: Sequence<C>, context: C, startStep?: s
     }
     p.attempt++
     p.stepsRun++
-    if (p.attempt === 1 && !keepChildren) p.children.delete(step.name) // a fresh run of the step starts its nested sequences afresh
+    if (p.attempt === 1 && !keepChildren) {
+      // A fresh run of the step (not a resumed one): its nested sequences start afresh, and a marker from an earlier run is void.
+      p.children.delete(step.name)
+      p.markers.delete(step.name)
+    }
     keepChildren = false
     await commit()
     const outcome = await call(() => step.run(ctxFor(step)))
