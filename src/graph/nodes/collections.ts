@@ -1,4 +1,12 @@
-/** Map and Set: dirty members, deletions, whole resets when insertion order would otherwise drift. */
+/**
+ * Map and Set: dirty members and deletions, sent so that insertion order
+ * survives. A batch's final order is the members that were there before it
+ * and never deleted during it (in their old order), followed by the members
+ * inserted during it, in the order of their last insertion. So a change is:
+ * every member deleted during the batch, then in-place value updates, then
+ * the inserted members in order — and the standby, applying deletes first
+ * and sets after, ends with the same order. Only `clear()` sends the whole.
+ */
 import { Node, at, checkArray, fail, isObject, nodeOf, wrapIter, wrapPairs, type Where } from './base.js'
 import { HOLE, type Cell } from '../wire.js'
 
@@ -6,6 +14,8 @@ import { HOLE, type Cell } from '../wire.js'
 abstract class CollectionNode extends Node {
   dirtyKeys: Set<unknown> | null = null
   deleted: Set<unknown> | null = null
+  /** Members inserted during this batch, in the order of their last insertion. */
+  inserted: Set<unknown> | null = null
   reset = false
 
   get(t: Map<unknown, unknown>, key: string | symbol): unknown {
@@ -26,6 +36,15 @@ abstract class CollectionNode extends Node {
   markDeleted(k: unknown): void {
     if (this.id < 0) return
     ;(this.deleted ??= new Set()).add(k)
+    this.inserted?.delete(k)
+    this.markKey(k)
+  }
+
+  markInserted(k: unknown): void {
+    if (this.id < 0) return
+    const s = (this.inserted ??= new Set())
+    s.delete(k)
+    s.add(k)
     this.markKey(k)
   }
 
@@ -35,17 +54,31 @@ abstract class CollectionNode extends Node {
     this.touch()
   }
 
-  /** True when the batch must be sent as the whole content to keep insertion order. */
-  protected needsReset(has: (k: unknown) => boolean): boolean {
-    if (this.reset) return true
-    if (this.deleted) for (const k of this.deleted) if (has(k)) return true
-    return false
-  }
-
   clearChanges(): void {
     this.dirtyKeys = null
     this.deleted = null
+    this.inserted = null
     this.reset = false
+  }
+
+  /** `[2, deletedCount, ...deleted, ...rest]`: the ordered change, `rest` built by `item` for updated, then inserted, members. */
+  protected ordered(has: (k: unknown) => boolean, cell: (k: unknown) => Cell, item: (k: unknown, out: unknown[]) => void): unknown[] {
+    const deleted = this.deleted ? [...this.deleted] : []
+    const out: unknown[] = [2, deleted.length]
+    for (const k of deleted) out.push(cell(k))
+    const inserted = this.inserted
+    if (this.dirtyKeys) for (const k of this.dirtyKeys) if (has(k) && !inserted?.has(k)) item(k, out)
+    if (inserted) for (const k of inserted) if (has(k)) item(k, out)
+    return out
+  }
+
+  /** Checks an ordered change: a count, that many member cells, then `rest` checked by `item`. */
+  protected checkOrdered(a: unknown[], where: Where, width: number): void {
+    const n = a[1]
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || 2 + n > a.length) fail(at(where, 1), 'a deleted count that fits the change is expected')
+    for (let i = 2; i < 2 + (n as number); i++) this.graph.checkCell(a[i], false, where, i)
+    if ((a.length - 2 - (n as number)) % width) fail(where(), `the members after the deleted ones come ${width === 2 ? 'as key/value pairs' : 'one cell each'}`)
+    for (let i = 2 + (n as number); i < a.length; i++) this.graph.checkCell(a[i], false, where, i)
   }
 }
 
@@ -69,7 +102,8 @@ const MAP_METHODS = new Map<string | symbol, unknown>([
     const old = t.get(rk)
     if (had && Object.is(old, rv)) return this
     t.set(rk, rv)
-    n.markKey(rk)
+    if (had) n.markKey(rk)
+    else n.markInserted(rk)
     if (isObject(old)) g.removedRefs++
     return this
   }],
@@ -129,11 +163,18 @@ export class MapNode extends CollectionNode {
 
   encodeChange(): unknown[] | undefined {
     const t = this.target as Map<unknown, unknown>
-    if (this.needsReset((k) => t.has(k))) return [1, ...this.encodeFull()]
+    if (this.reset) return [1, ...this.encodeFull()]
     if (!this.dirtyKeys) return undefined
-    const out: unknown[] = [0]
-    for (const k of this.dirtyKeys) out.push(this.cell(k, { mapKey: k }), t.has(k) ? this.cell(t.get(k), { mapKey: k }) : HOLE)
-    return out
+    if (!this.deleted && !this.inserted) {
+      const out: unknown[] = [0]
+      for (const k of this.dirtyKeys) out.push(this.cell(k, { mapKey: k }), t.has(k) ? this.cell(t.get(k), { mapKey: k }) : HOLE)
+      return out
+    }
+    return this.ordered(
+      (k) => t.has(k),
+      (k) => this.cell(k, { mapKey: k }),
+      (k, out) => out.push(this.cell(k, { mapKey: k }), this.cell(t.get(k), { mapKey: k })),
+    )
   }
 
   children(visit: (v: unknown) => void): void {
@@ -151,7 +192,8 @@ export class MapNode extends CollectionNode {
 
   checkChange(p: unknown, where: Where): void {
     const a = checkArray(p, where, 'a Map change')
-    if (a[0] !== 0 && a[0] !== 1) fail(where(), 'a Map change starts with 0 or 1')
+    if (a[0] === 2) return this.checkOrdered(a, where, 2)
+    if (a[0] !== 0 && a[0] !== 1) fail(where(), 'a Map change starts with 0, 1 or 2')
     if (a.length % 2 !== 1) fail(where(), 'a Map change needs key/value pairs')
     for (let i = 1; i < a.length; i++) this.graph.checkCell(a[i], i % 2 === 0 && a[0] === 0, where, i)
   }
@@ -167,6 +209,12 @@ export class MapNode extends CollectionNode {
     if (p[0] === 1) return this.fill(p.slice(1) as Cell[])
     const t = this.target as Map<unknown, unknown>
     const g = this.graph
+    if (p[0] === 2) {
+      const n = p[1] as number
+      for (let i = 2; i < 2 + n; i++) t.delete(g.resolve(p[i] as Cell))
+      for (let i = 2 + n; i < p.length; i += 2) t.set(g.resolve(p[i] as Cell), g.resolve(p[i + 1] as Cell))
+      return
+    }
     for (let i = 1; i < p.length; i += 2) {
       const k = g.resolve(p[i] as Cell)
       const c = p[i + 1] as Cell
@@ -193,7 +241,7 @@ const SET_METHODS = new Map<string | symbol, unknown>([
     const rv = g.prepare(v, n, { setMember: v })
     if (t.has(rv)) return this
     t.add(rv)
-    n.markKey(rv)
+    n.markInserted(rv)
     return this
   }],
   ['delete', function (this: unknown, v: unknown) {
@@ -249,14 +297,14 @@ export class SetNode extends CollectionNode {
 
   encodeChange(): unknown[] | undefined {
     const t = this.target as Set<unknown>
-    if (this.needsReset((k) => t.has(k))) return [1, ...this.encodeFull()]
+    if (this.reset) return [1, ...this.encodeFull()]
     if (!this.dirtyKeys) return undefined
-    const out: unknown[] = [0]
-    for (const v of this.dirtyKeys) {
-      const present = t.has(v)
-      out.push(this.cell(v, { setMember: v }), present ? 1 : 0)
-    }
-    return out.length > 1 ? out : undefined
+    const out = this.ordered(
+      (v) => t.has(v),
+      (v) => this.cell(v, { setMember: v }),
+      (v, o) => o.push(this.cell(v, { setMember: v })),
+    )
+    return out.length > 2 ? out : undefined
   }
 
   children(visit: (v: unknown) => void): void {
@@ -274,7 +322,8 @@ export class SetNode extends CollectionNode {
       for (let i = 1; i < a.length; i++) this.graph.checkCell(a[i], false, where, i)
       return
     }
-    if (a[0] !== 0 || a.length % 2 !== 1) fail(where(), 'a Set change is 0 followed by member/present pairs')
+    if (a[0] === 2) return this.checkOrdered(a, where, 1)
+    if (a[0] !== 0 || a.length % 2 !== 1) fail(where(), 'a Set change is 0 followed by member/present pairs, or 2 and an ordered change')
     for (let i = 1; i < a.length; i += 2) {
       this.graph.checkCell(a[i], false, where, i)
       if (a[i + 1] !== 0 && a[i + 1] !== 1) fail(at(where, i + 1), 'present must be 0 or 1')
@@ -290,6 +339,12 @@ export class SetNode extends CollectionNode {
   applyChange(p: unknown[]): void {
     if (p[0] === 1) return this.fill(p.slice(1) as Cell[])
     const t = this.target as Set<unknown>
+    if (p[0] === 2) {
+      const n = p[1] as number
+      for (let i = 2; i < 2 + n; i++) t.delete(this.graph.resolve(p[i] as Cell))
+      for (let i = 2 + n; i < p.length; i++) t.add(this.graph.resolve(p[i] as Cell))
+      return
+    }
     for (let i = 1; i < p.length; i += 2) {
       const v = this.graph.resolve(p[i] as Cell)
       if (p[i + 1] === 1) t.add(v)
