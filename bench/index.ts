@@ -1,24 +1,71 @@
 /**
  * `npm run bench`: benchmarks, never part of `npm test`.
- * `npm run bench -- core`, `-- transports`, `-- failover` or `-- checkpoints` runs one part.
- * Transport figures come from separate processes (ROUNDS of them per transport),
- * reported as medians with min–max, so JIT warm-up and run order do not leak
- * from one measurement into the next.
+ *
+ * With no arguments every part runs and the report is written to
+ * docs/benchmarks.md and docs/benchmarks.json. Parts: `peers` (every peer on
+ * workloads a–e; `peers a c` for some), `scale`, `core`, `transports`,
+ * `failover`, `checkpoints`; e.g. `npm run bench -- peers a`.
+ * Each peer and transport measurement runs in its own process (ROUNDS of
+ * them, default 5), reported as the median with min–max, so JIT warm-up and
+ * run order do not leak from one measurement into the next.
  */
 import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { runCheckpoints } from './checkpoints.js'
 import { runCore } from './core.js'
 import { runFailover } from './failover.js'
 import { TRANSPORTS, type TransportFigures } from './transports.js'
+import { environment, peerTables, runPeers, runScale, scaleTable, targets, type PeerRow } from './report.js'
+import type { ScaleFigures } from './scale.js'
+import type { WorkloadName } from './peers.js'
 
-const parts = process.argv.slice(2)
-const want = (p: string) => parts.length === 0 || parts.includes(p)
+const args = process.argv.slice(2)
+const parts = args.filter((a) => !/^[a-e]$/.test(a))
+const workloads = args.filter((a) => /^[a-e]$/.test(a)) as WorkloadName[]
+const all = parts.length === 0
+const want = (p: string) => all || parts.includes(p)
 const ROUNDS = Number(process.env.ROUNDS ?? 5)
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const span = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`
 
-console.log(`Node ${process.version}, ${process.platform}/${process.arch}`)
+// Everything printed is also collected for the report.
+const out: string[] = []
+const print = (line = '') => {
+  out.push(line)
+  process.stdout.write(`${line}\n`)
+}
+const progress = (line: string) => process.stderr.write(`${line}\n`)
+console.log = (...xs: unknown[]) => print(xs.map(String).join(' '))
+
+print(`# Benchmarks\n\nWritten by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.\n`)
+for (const line of environment()) print(line)
+print('')
+
+let rows: PeerRow[] = []
+let scale: ScaleFigures[] = []
+if (want('peers')) {
+  progress(`peers: ${ROUNDS} processes per peer and workload (slow peers get fewer; see [runs])`)
+  rows = await runPeers(ROUNDS, workloads.length ? workloads : undefined, progress)
+  print('## Side by side\n')
+  print('Each peer is driven through its idiomatic API on the same seeded operations; every run checks that the replica equals the source. Time covers mutating, producing the payload and applying it on the replica. Heap per object: the heap the setup (source and replica) took, after GC, per object of the source.\n')
+  for (const line of peerTables(rows)) print(line)
+}
+if (want('scale')) {
+  progress('scale: 1k, 10k, 100k, 1M objects (3 processes each)')
+  scale = await runScale([1_000, 10_000, 100_000, 1_000_000], progress)
+  print('## Scale\n')
+  print('Understudy alone: one batch of 1,000 property sets (committed, applied by the standby) as the graph grows; memory per object; sets through the proxies.\n')
+  for (const line of scaleTable(scale)) print(line)
+}
+const goals = targets(rows, scale)
+if (goals.length) {
+  print('## Targets\n')
+  print('| target | measured | met |', )
+  print('| --- | --- | --- |')
+  for (const g of goals) print(`| ${g.target} | ${g.measured} | ${g.met ? 'yes' : '**no**'} |`)
+  print('')
+}
 if (want('core')) await runCore(ROUNDS)
 if (want('failover')) await runFailover()
 if (want('checkpoints')) await runCheckpoints()
@@ -31,8 +78,8 @@ if (want('transports')) {
   for (const name of TRANSPORTS) {
     const runs: TransportFigures[] = []
     for (let r = 0; r < ROUNDS; r++) {
-      const out = execFileSync(process.execPath, ['--import', 'tsx', new URL('./child.ts', import.meta.url).pathname, 'transport', name], { encoding: 'utf8' })
-      runs.push(JSON.parse(out.trim().split('\n').at(-1) as string) as TransportFigures)
+      const o = execFileSync(process.execPath, ['--import', 'tsx', new URL('./child.ts', import.meta.url).pathname, 'transport', name], { encoding: 'utf8' })
+      runs.push(JSON.parse(o.trim().split('\n').at(-1) as string) as TransportFigures)
     }
     const us = (ms: number) => (ms * 1000).toFixed(1)
     const ratio = runs.map((r) => r.p50 / (2 * r.rawRtt + r.encodeUs / 1000))
@@ -40,4 +87,10 @@ if (want('transports')) {
       `| ${name} | ${span(runs.map((r) => r.p50), us)} | ${span(runs.map((r) => r.rawRtt), us)} | ${median(runs.map((r) => r.encodeUs)).toFixed(2)} | ${span(ratio, (x) => x.toFixed(2))} | ${span(runs.map((r) => r.setsPerSec), (x) => Math.round(x).toLocaleString())} | ${Math.round(median(runs.map((r) => r.rawSetsPerSec))).toLocaleString()} |`,
     )
   }
+}
+if (all || process.env.BENCH_WRITE) {
+  const docs = new URL('../docs/', import.meta.url)
+  writeFileSync(new URL('benchmarks.md', docs), `${out.join('\n')}\n`)
+  writeFileSync(new URL('benchmarks.json', docs), `${JSON.stringify({ date: new Date().toISOString(), environment: environment(), peers: rows, scale, targets: goals }, null, 1)}\n`)
+  progress('wrote docs/benchmarks.md and docs/benchmarks.json')
 }

@@ -1,0 +1,177 @@
+/**
+ * The side-by-side part of `npm run bench`: every peer on every workload, each
+ * measurement in a fresh process (median of ROUNDS with min–max), the scale
+ * figures, and the targets — returned as Markdown and as data.
+ */
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { PEERS, WORKLOADS, type Measured, type WorkloadName } from './peers.js'
+import type { ScaleFigures } from './scale.js'
+
+const CHILD = new URL('./child.ts', import.meta.url).pathname
+/** A single run longer than this is stopped and reported as such. */
+const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT_MS ?? 120_000)
+/** After this much time on one peer and workload, fewer than ROUNDS runs are reported (at least one). */
+const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? 90_000)
+
+type RunResult = Measured | { na: string } | { timeout: number } | { error: string }
+
+function child(args: string[], extra: string[] = []): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--expose-gc', '--max-old-space-size=4096', ...extra, '--import', 'tsx', CHILD, ...args], { timeout: RUN_TIMEOUT_MS, maxBuffer: 1 << 24 }, (err, stdout) => {
+      if (err && (err as { killed?: boolean }).killed) return resolve({ timeout: RUN_TIMEOUT_MS })
+      if (err) return resolve({ error: String(err.message).split('\n').slice(0, 3).join(' ') })
+      resolve(JSON.parse(stdout.trim().split('\n').at(-1) as string) as RunResult)
+    })
+  })
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1))
+
+export interface PeerRow {
+  peer: string
+  workload: WorkloadName
+  runs: Measured[]
+  note?: string
+}
+
+export interface Report {
+  markdown: string[]
+  rows: PeerRow[]
+  scale: ScaleFigures[]
+  targets: { target: string; measured: string; met: boolean }[]
+}
+
+export function environment(): string[] {
+  const pkg = (name: string) => {
+    try {
+      return (JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version
+    } catch {
+      return '?'
+    }
+  }
+  const cpu = cpus()
+  return [
+    `- Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${process.platform}/${process.arch}`,
+    `- Node ${process.version}; understudy-ha ${(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version}`,
+    `- Peers: ${['yjs', '@automerge/automerge', 'valtio', 'immer', 'cbor-x'].map((p) => `${p} ${pkg(p)}`).join(', ')}`,
+  ]
+}
+
+export async function runPeers(rounds: number, only?: WorkloadName[], log: (line: string) => void = () => undefined): Promise<PeerRow[]> {
+  const rows: PeerRow[] = []
+  for (const w of only ?? (Object.keys(WORKLOADS) as WorkloadName[])) {
+    for (const peer of Object.keys(PEERS)) {
+      const row: PeerRow = { peer, workload: w, runs: [] }
+      const started = Date.now()
+      for (let r = 0; r < rounds; r++) {
+        const res = await child(['peer', peer, w])
+        if ('na' in res) {
+          row.note = `n/a: ${res.na}`
+          break
+        }
+        if ('timeout' in res) {
+          row.note = `stopped: one run took over ${res.timeout / 1000} s`
+          break
+        }
+        if ('error' in res) {
+          row.note = `error: ${res.error}`
+          break
+        }
+        row.runs.push(res)
+        if (Date.now() - started > BUDGET_MS) break
+      }
+      log(`  ${w} ${peer}: ${row.runs.length ? `${fmt(median(row.runs.map((x) => x.ms)))} ms × ${row.runs.length}` : row.note}`)
+      rows.push(row)
+    }
+  }
+  return rows
+}
+
+export async function runScale(sizes: number[], log: (line: string) => void = () => undefined): Promise<ScaleFigures[]> {
+  const out: ScaleFigures[] = []
+  for (const n of sizes) {
+    const runs: ScaleFigures[] = []
+    for (let r = 0; r < 3; r++) {
+      const res = (await child(['scale', String(n)])) as unknown as ScaleFigures
+      if (typeof res.batchMs === 'number') runs.push(res)
+    }
+    if (!runs.length) continue
+    const pick = (f: (s: ScaleFigures) => number) => median(runs.map(f))
+    out.push({
+      objects: n,
+      batchMs: pick((s) => s.batchMs),
+      activeBytesPerObject: pick((s) => s.activeBytesPerObject),
+      standbyBytesPerObject: pick((s) => s.standbyBytesPerObject),
+      setsPerSec: pick((s) => s.setsPerSec),
+      registerMs: pick((s) => s.registerMs),
+    })
+    log(`  scale ${n.toLocaleString()}: batch ${pick((s) => s.batchMs).toFixed(2)} ms`)
+  }
+  return out
+}
+
+export function peerTables(rows: PeerRow[]): string[] {
+  const md: string[] = []
+  for (const w of Object.keys(WORKLOADS) as WorkloadName[]) {
+    const here = rows.filter((r) => r.workload === w)
+    if (!here.length) continue
+    const ours = here.find((r) => r.peer === 'understudy')
+    const oursMs = ours?.runs.length ? median(ours.runs.map((r) => r.ms)) : undefined
+    const oursBytes = ours?.runs[0]?.bytes
+    md.push(`### ${WORKLOADS[w]}`, '')
+    md.push('| peer | total ms, median (min–max) [runs] | time ÷ understudy | payload bytes | payload ÷ understudy | heap per object (B) |', '| --- | --- | --- | --- | --- | --- |')
+    for (const r of here) {
+      if (!r.runs.length) {
+        md.push(`| ${r.peer} | ${r.note ?? 'no run'} | | | | |`)
+        continue
+      }
+      const ms = r.runs.map((x) => x.ms)
+      const m = median(ms)
+      const bytes = r.runs[0]?.bytes as number
+      md.push(
+        `| ${r.peer} | ${fmt(m)} (${fmt(Math.min(...ms))}–${fmt(Math.max(...ms))}) [${r.runs.length}] | ${oursMs ? (m / oursMs).toFixed(2) : '–'} | ${bytes.toLocaleString()} | ${oursBytes ? (bytes / oursBytes).toFixed(2) : '–'} | ${Math.round(median(r.runs.map((x) => x.heapPerObject)))} |`,
+      )
+    }
+    md.push('')
+  }
+  return md
+}
+
+export function scaleTable(scale: ScaleFigures[]): string[] {
+  if (!scale.length) return []
+  return [
+    '| objects | one batch of 1,000 sets, ms (median) | active: tracking bytes per object | standby: bytes per object (data included) | tracked sets/s | register ms |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...scale.map((s) => `| ${s.objects.toLocaleString()} | ${s.batchMs.toFixed(2)} | ${Math.round(s.activeBytesPerObject)} | ${Math.round(s.standbyBytesPerObject)} | ${Math.round(s.setsPerSec).toLocaleString()} | ${Math.round(s.registerMs)} |`),
+    '',
+  ]
+}
+
+export function targets(rows: PeerRow[], scale: ScaleFigures[]): Report['targets'] {
+  const ms = (peer: string, w: WorkloadName) => {
+    const r = rows.find((x) => x.peer === peer && x.workload === w)
+    return r?.runs.length ? median(r.runs.map((x) => x.ms)) : undefined
+  }
+  const bytes = (peer: string, w: WorkloadName) => rows.find((x) => x.peer === peer && x.workload === w)?.runs[0]?.bytes
+  const out: Report['targets'] = []
+  const ours = ms('understudy', 'a')
+  const bare = ms('bare tracker + cbor-x', 'a')
+  if (ours && bare) out.push({ target: 'workload (a) ≤ 1.5× the bare tracker’s time', measured: `${(ours / bare).toFixed(2)}×`, met: ours / bare <= 1.5 })
+  for (const [peer, k] of [['valtio', 4.5], ['yjs', 9]] as const) {
+    const theirs = ms(peer, 'a')
+    if (ours && theirs) out.push({ target: `workload (a) ≥ ${k}× faster than ${peer}`, measured: `${(theirs / ours).toFixed(2)}×`, met: theirs / ours >= k })
+  }
+  const ob = bytes('understudy', 'a')
+  const bb = bytes('bare tracker + cbor-x', 'a')
+  if (ob && bb) out.push({ target: 'payload (a) ≤ the bare tracker’s + 10%', measured: `+${((ob / bb - 1) * 100).toFixed(1)}%`, met: ob <= bb * 1.1 })
+  const big = scale.at(-1)
+  const small = scale[0]
+  if (big) out.push({ target: 'tracked sets ≥ 40 M/s', measured: `${(big.setsPerSec / 1e6).toFixed(1)} M/s (at ${big.objects.toLocaleString()} objects; ${(Math.max(...scale.map((s) => s.setsPerSec)) / 1e6).toFixed(1)} M/s at best)`, met: big.setsPerSec >= 40e6 })
+  if (big && small && big !== small)
+    out.push({ target: `delta cost growth ${small.objects.toLocaleString()} → ${big.objects.toLocaleString()} objects ≤ 2×`, measured: `${(big.batchMs / small.batchMs).toFixed(2)}×`, met: big.batchMs / small.batchMs <= 2 })
+  if (big) out.push({ target: '≤ 120 B per tracked object', measured: `${Math.round(big.activeBytesPerObject)} B on the active (tracking only), ${Math.round(big.standbyBytesPerObject)} B on a standby (data included)`, met: big.activeBytesPerObject <= 120 })
+  return out
+}
