@@ -10,6 +10,7 @@ import { Checkpointer, Understudy } from '../src/index.js'
 import { writeDelta } from '../src/codec/frames.js'
 import { fsCheckpoints } from '../adapters/fs.js'
 import { MemoryNetwork } from '../adapters/memory.js'
+import { interleaved } from './interleave.js'
 
 const N = Number(process.env.CKPT_WRITES ?? 100)
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] as number
@@ -31,23 +32,7 @@ async function writeTimes(sizeChanges: number): Promise<{ ours: number[]; raw: n
   const body: Parameters<typeof writeDelta>[2] = [[], [], Array.from({ length: sizeChanges }, (_, i) => [i + 1, ['count', i]]).flat(), []]
   const frame = writeDelta(1, 1, body)
   const c = new Checkpointer(fsCheckpoints(join(dir, 'store')), 'g')
-  const ours: number[] = []
-  const raw: number[] = []
-  const timeOurs = async (i: number) => {
-    const t = performance.now()
-    await c.appendDelta(1, i + 1, frame)
-    ours.push(performance.now() - t)
-  }
-  const timeRaw = async (i: number) => {
-    const t = performance.now()
-    await rawWrite(dir, `raw-${i}`, frame)
-    raw.push(performance.now() - t)
-  }
-  for (let i = 0; i < N; i++) {
-    // Interleaved, alternating which goes first, so both see the same disk conditions.
-    if (i % 2) await timeOurs(i), await timeRaw(i)
-    else await timeRaw(i), await timeOurs(i)
-  }
+  const { ours, raw } = await interleaved(N, (i) => c.appendDelta(1, i + 1, frame), (i) => rawWrite(dir, `raw-${i}`, frame))
   await rm(dir, { recursive: true, force: true })
   return { ours, raw, bytes: frame.length }
 }

@@ -3,7 +3,7 @@
  *
  * With no arguments every part runs and the report is written to
  * docs/benchmarks.md and docs/benchmarks.json. Parts: `peers` (every peer on
- * workloads a–e; `peers a c` for some), `scale`, `core`, `transports`,
+ * workloads a–e; `peers a c` for some), `scale`, `transports`,
  * `failover`, `checkpoints`; e.g. `npm run bench -- peers a`.
  * Each peer and transport measurement runs in its own process (ROUNDS of
  * them, default 5), reported as the median with min–max, so JIT warm-up and
@@ -12,7 +12,6 @@
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { runCheckpoints } from './checkpoints.js'
-import { runCore } from './core.js'
 import { runFailover } from './failover.js'
 import { TRANSPORTS, type TransportFigures } from './transports.js'
 import { environment, peerTables, runPeers, runScale, scaleTable, targets, type PeerRow } from './report.js'
@@ -66,7 +65,6 @@ if (goals.length) {
   for (const g of goals) print(`| ${g.target} | ${g.measured} | ${g.met ? 'yes' : '**no**'} |`)
   print('')
 }
-if (want('core')) await runCore(ROUNDS)
 if (want('failover')) await runFailover()
 if (want('checkpoints')) await runCheckpoints()
 if (want('transports')) {

@@ -9,11 +9,11 @@
  * standby), then performs a planned handover. It prints a timeline and exits.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Supervisor } from 'understudy-ha/adapters/supervisor'
+import { freePort } from '../../examples/counter/run.js'
 
 interface NodeEvent {
   id: string
@@ -54,14 +54,6 @@ export interface DemoOptions {
 }
 
 const NODE = new URL('./node.ts', import.meta.url).pathname
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const { port } = s.address() as { port: number }
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
 
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const print = options.print ?? ((line: string) => console.log(line))

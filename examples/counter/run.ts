@@ -32,7 +32,8 @@ export interface DrillResult {
 
 const NODE = new URL('./node.ts', import.meta.url).pathname
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
   const s = createServer()
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
   const { port } = s.address() as { port: number }
