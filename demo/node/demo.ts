@@ -69,7 +69,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
   const supervisor = new Supervisor({
     processes: ['a', 'b'].map((id, i) => ({ name: id, command: process.execPath, args: ['--import', 'tsx', NODE, id, String(port), i === 0 ? 'listen' : 'connect', dir, String(everyMs)] })),
-    restart: { backoff: { initialMs: 300, jitter: 0 } },
+    // Restart after the lease timeout (T = 400 ms), so the standby is normally elected before the killed node is back.
+    restart: { backoff: { initialMs: 1000, jitter: 0 } },
     stdio: 'pipe',
     stopTimeoutMs: 3000,
   })
@@ -138,28 +139,33 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const pid = supervisor.child(first)?.pid as number
     const killedAt = Date.now()
     line(killedAt, 'demo', `kill -9 node ${first} (pid ${pid}); its last count was ${before.count}`)
-    const promoted = next((e) => e.id !== first && e.event === 'role' && e.role === 'active', 'the standby to take over')
-    const took = next((e) => e.id !== first && e.event === 'takeover', 'the takeover')
-    const rejoined = next((e) => e.id === first && e.event === 'synced', `node ${first} to rejoin as standby`)
+    // Whoever is elected next: normally the standby. If the killed node is back first (the supervisor restarts it)
+    // and its checkpoint holds a batch the standby never received, it is the more up-to-date one and wins instead.
+    const promoted = next((e) => e.event === 'role' && e.role === 'active' && e.at >= killedAt, 'a new active')
+    const took = next((e) => e.event === 'takeover' && e.at >= killedAt, 'the takeover')
+    // The node that is not the new active syncs from it as the standby (it may happen before the takeover's first count).
+    const rejoined = next((e) => e.event === 'synced' && e.at >= killedAt, 'the other node to sync as standby')
     process.kill(pid, 'SIGKILL')
     const p = await promoted
     const t = await took
     const second = p.id
+    const other = second === 'a' ? 'b' : 'a'
     const firstAfter = await next((e) => e.id === second && e.event === 'count', 'the next count')
     line(p.at, 'demo', `failover took ${p.at - killedAt} ms (lease timeout T = 400 ms); the count went on from ${t.found} to ${firstAfter.count}`)
+    if (second === first) line(p.at, 'demo', `node ${first} came back before the lease expired, with a checkpoint further along than the standby's, and was elected`)
 
-    print('\n— the supervisor restarts the killed process; it rejoins as the standby —')
+    print(`\n— the supervisor restarts the killed process; node ${other} is the standby —`)
     const r = await rejoined
     await counts(second, 4)
 
     print('\n— planned handover —')
     const lastBefore = lastCount(second).count as number
     const handed = next((e) => e.id === second && e.event === 'handover', 'the handover')
-    const resumed = next((e) => e.id === first && e.event === 'count', `node ${first} to count again`)
+    const resumed = next((e) => e.id === other && e.event === 'count', `node ${other} to count again`)
     supervisor.signal('SIGUSR2', second)
     const h = await handed
     const again = await resumed
-    await counts(first, 3)
+    await counts(other, 3)
 
     print('\n— stop —')
     await supervisor.stop()
@@ -167,15 +173,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const result: DemoResult = {
       counts: all.map((e) => ({ id: e.id, count: e.count as number })),
       failover: { killed: first, lastAcked: before.count as number, next: second, found: t.found as number, firstCount: firstAfter.count as number, ms: p.at - killedAt },
-      restart: { id: first, rejoinedAs: r.role as string, syncedSeq: r.seq as number },
-      handover: { from: second, to: first, blackoutMs: h.blackoutMs as number, firstCount: again.count as number, lastBefore },
+      restart: { id: other, rejoinedAs: r.role as string, syncedSeq: r.seq as number },
+      handover: { from: second, to: other, blackoutMs: h.blackoutMs as number, firstCount: again.count as number, lastBefore },
       sharedRefs: all.every((e) => e.shared === true),
     }
     print(`
 Summary
   failover after kill -9 : ${result.failover.ms} ms; count ${result.failover.lastAcked} (last acknowledged) → ${result.failover.firstCount}, no reset
-  restart                : node ${first} came back under the supervisor and synced as ${result.restart.rejoinedAs} (seq ${result.restart.syncedSeq})
-  planned handover       : ${second} → ${first}, write blackout ${result.handover.blackoutMs.toFixed(2)} ms; count ${lastBefore} → ${result.handover.firstCount}
+  restart                : node ${first} came back under the supervisor; node ${other} synced as ${result.restart.rejoinedAs} (seq ${result.restart.syncedSeq})
+  planned handover       : ${second} → ${other}, write blackout ${result.handover.blackoutMs.toFixed(2)} ms; count ${lastBefore} → ${result.handover.firstCount}
   counts                 : ${result.counts.map((c) => c.count).join(' ')}`)
     return result
   } finally {
