@@ -11,9 +11,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { Supervisor } from 'understudy-ha/adapters/supervisor'
-import { freePort } from '../../examples/counter/run.js'
+import { freePort, jsonLines } from '../../examples/counter/run.js'
 
 interface NodeEvent {
   id: string
@@ -77,13 +76,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   supervisor.on('start', ({ name, pid, attempt }) => {
     if (attempt) line(Date.now(), 'supervisor', `restarted ${name} (pid ${pid})`)
     const child = supervisor.child(name)
-    createInterface({ input: child?.stdout as NodeJS.ReadableStream }).on('line', (text) => {
-      let e: NodeEvent
-      try {
-        e = JSON.parse(text) as NodeEvent
-      } catch {
-        return
-      }
+    jsonLines<NodeEvent>(child?.stdout as NodeJS.ReadableStream, (e) => {
       events.push(e)
       describe(e)
       for (const w of [...waiters]) if (w.test(e)) waiters.delete(w), w.resolve(e)

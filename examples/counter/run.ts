@@ -32,6 +32,19 @@ export interface DrillResult {
 
 const NODE = new URL('./node.ts', import.meta.url).pathname
 
+/** Calls `on` with each line of `stream` that parses as JSON; other lines are ignored. */
+export function jsonLines<T>(stream: NodeJS.ReadableStream, on: (event: T) => void): void {
+  createInterface({ input: stream }).on('line', (line) => {
+    let e: T
+    try {
+      e = JSON.parse(line) as T
+    } catch {
+      return
+    }
+    on(e)
+  })
+}
+
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   const s = createServer()
@@ -55,13 +68,7 @@ export async function drill(options: { everyMs?: number; ticks?: number; log?: (
   const launch = (id: string, mode: 'listen' | 'connect') => {
     const child = spawn(process.execPath, ['--import', 'tsx', NODE, id, String(port), mode, dir, String(everyMs)], { stdio: ['ignore', 'pipe', 'inherit'] })
     children.set(id, child)
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      let e: Event
-      try {
-        e = JSON.parse(line) as Event
-      } catch {
-        return
-      }
+    jsonLines<Event>(child.stdout as NodeJS.ReadableStream, (e) => {
       events.push(e)
       if (e.event === 'count') log(`  ${e.id}: ${e.count}`)
       if (e.event === 'takeover') log(`  ${e.id} is the active; the section holds ${e.found}`)
