@@ -300,7 +300,6 @@ export class Graph {
         this.nodes.set(o, node)
       }
       node.id = this.nextId++
-      node.ref = undefined
       node.clearChanges()
       this.byId.set(node.id, node)
       node.fresh = true
@@ -338,7 +337,8 @@ export class Graph {
         n = this.nodes.get(raw) as Node
       }
     }
-    return n.ref ?? n.getRef()
+    // A fresh [id] each time: caching it on the node cost 56 bytes per tracked object.
+    return [n.id]
   }
 
   // ---- batches ------------------------------------------------------------
@@ -400,7 +400,6 @@ export class Graph {
       freed.push(n.id)
       this.byId.delete(n.id)
       n.id = -1
-      n.ref = undefined
       n.clearChanges()
     }
     this.removedRefs = 0
@@ -501,7 +500,6 @@ export class Graph {
       if (!n) continue
       this.byId.delete(id)
       n.id = -1
-      n.ref = undefined
     }
     return { roots: this.bindRoots(roots) }
   }
@@ -520,7 +518,6 @@ export class Graph {
       if (!keep.has(id)) {
         this.byId.delete(id)
         n.id = -1
-        n.ref = undefined
       }
     const before = new Set(this.roots.keys())
     this.roots.clear()
@@ -593,7 +590,6 @@ export class Graph {
         const old = this.byId.get(id)
         if (old && old !== n) old.id = -1
         n.id = id
-        n.ref = undefined
         this.byId.set(id, n)
         this.nodes.set(n.target, n)
       } else n.clear()

@@ -2,7 +2,7 @@
 import { ProtocolError } from '../../errors.js'
 import type { Graph } from '../graph.js'
 import type { PathStep } from '../path.js'
-import { Kind, type Cell, type NodeRecord, type Ref } from '../wire.js'
+import { Kind, type Cell, type NodeRecord } from '../wire.js'
 
 /** proxy → node, for every proxy any graph has handed out. */
 export const proxyNodes = new WeakMap<object, Node>()
@@ -33,7 +33,6 @@ export function toIndex(key: string | symbol): number {
 export abstract class Node {
   id = -1
   proxy: object | undefined
-  ref: Ref | undefined
   /** Attached during the current batch: sent in full, so its own changes are not. */
   fresh = false
   /** In the graph's dirty queue for the current batch. */
@@ -60,10 +59,6 @@ export abstract class Node {
       proxyNodes.set(p, this)
     }
     return p
-  }
-
-  getRef(): Ref {
-    return (this.ref ??= [this.id])
   }
 
   record(): NodeRecord {
