@@ -58,6 +58,18 @@ describe('Elector', () => {
     return { e, log }
   }
 
+  /** Two electors on one store: `a` starts first (and is elected), then `b`. */
+  async function holderAndFollower() {
+    const clock = new VirtualClock()
+    const store = new MemoryLeaseStore(clock)
+    const a = node('a', store, clock)
+    const b = node('b', store, clock)
+    a.e.start()
+    await settle()
+    b.e.start()
+    return { clock, store, a, b }
+  }
+
   async function run(clock: VirtualClock, ms: number, step = 10): Promise<void> {
     for (let t = 0; t < ms; t += step) {
       clock.advance(step)
@@ -66,13 +78,7 @@ describe('Elector', () => {
   }
 
   it('renewal keeps leadership for as long as the holder beats', async () => {
-    const clock = new VirtualClock()
-    const store = new MemoryLeaseStore(clock)
-    const a = node('a', store, clock)
-    const b = node('b', store, clock)
-    a.e.start()
-    await settle()
-    b.e.start()
+    const { clock, store, a, b } = await holderAndFollower()
     await run(clock, 10 * T)
     expect(a.log).toEqual(['elected 1'])
     expect(b.log).toEqual([])
@@ -142,13 +148,7 @@ describe('Elector', () => {
   })
 
   it('a frozen holder loses the lease after T; when it wakes, its renewal is refused and it demotes', async () => {
-    const clock = new VirtualClock()
-    const store = new MemoryLeaseStore(clock)
-    const a = node('a', store, clock)
-    const b = node('b', store, clock)
-    a.e.start()
-    await settle()
-    b.e.start()
+    const { clock, store, a, b } = await holderAndFollower()
     await run(clock, 2 * I)
     a.e.frozen = true
     await run(clock, T + 2 * I)
