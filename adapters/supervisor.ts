@@ -80,15 +80,24 @@ export class Supervisor extends Emitter<SupervisorEvents> {
     this.clock = options.clock ?? realClock
     this.stopTimeoutMs = options.stopTimeoutMs ?? 5000
     this.log = options.log ?? (() => undefined)
-    const counts = new Map<string, number>()
-    this.slots = options.processes.map((spec, i) => {
+    options.processes.forEach((spec, i) => {
       if (!spec || typeof spec.command !== 'string' || !spec.command) throw new ConfigError(`supervisor: processes[${i}] needs a "command"`)
       if (spec.args !== undefined && (!Array.isArray(spec.args) || spec.args.some((a) => typeof a !== 'string')))
         throw new ConfigError(`supervisor: processes[${i}].args must be an array of strings`)
-      const base = spec.name ?? spec.command.split(/[\\/]/).pop() ?? spec.command
-      const n = (counts.get(base) ?? 0) + 1
-      counts.set(base, n)
-      const name = spec.name ?? (options.processes.filter((p) => !p.name && (p.command.split(/[\\/]/).pop() ?? p.command) === base).length > 1 ? `${base}#${n}` : base)
+    })
+    // Unnamed processes are called after their command; a command run more than once gets #1, #2…
+    const base = (spec: ProcessSpec) => spec.command.split(/[\\/]/).pop() || spec.command
+    const unnamed = new Map<string, number>()
+    for (const spec of options.processes) if (!spec.name) unnamed.set(base(spec), (unnamed.get(base(spec)) ?? 0) + 1)
+    const seen = new Map<string, number>()
+    this.slots = options.processes.map((spec) => {
+      let name = spec.name
+      if (!name) {
+        const b = base(spec)
+        const n = (seen.get(b) ?? 0) + 1
+        seen.set(b, n)
+        name = (unnamed.get(b) as number) > 1 ? `${b}#${n}` : b
+      }
       return { name, spec, tracker: new RestartTracker(policy, this.clock, options.random), child: undefined, startedAt: 0, attempt: 0, timer: undefined, done: false, exited: undefined }
     })
     if (new Set(this.slots.map((s) => s.name)).size !== this.slots.length) throw new ConfigError('supervisor: process names must be unique')

@@ -130,6 +130,8 @@ describe('Supervisor with real processes', () => {
   it('refuses bad input with ConfigError', () => {
     expect(() => new Supervisor({ processes: [] })).toThrow(/at least one process/)
     expect(() => new Supervisor({ processes: [{ command: '' }] })).toThrow(/processes\[0\] needs a "command"/)
+    expect(() => new Supervisor({ processes: [{ command: 'x' }, {} as { command: string }] })).toThrow(/processes\[1\] needs a "command"/)
+    expect(new Supervisor({ processes: [{ command: '/usr/bin/node' }, { command: 'node' }, { command: 'sh' }] }).names).toEqual(['node#1', 'node#2', 'sh'])
     expect(() => new Supervisor({ processes: [{ name: 'a', command: 'x' }, { name: 'a', command: 'y' }] })).toThrow(/unique/)
   })
 })
