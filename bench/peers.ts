@@ -62,15 +62,17 @@ export interface Data {
   e: { nodes: number; ops: GraphOp[][] }
 }
 
+const MAKE: { [W in WorkloadName]: () => Data[W] } = {
+  a: () => ({ items: 10_000, ops: makeOps(10_000, 100, 1_000) }),
+  b: () => ({ items: 10_000, ops: makeOps(10_000, 1, 100_000, 2) }),
+  c: () => ({ pool: 1_000, ...makeArrayOps(10_000, 1_000, 100, 100) }),
+  d: () => makeMapSetOps(10_000, 100, 1_000),
+  e: () => ({ nodes: 5_000, ops: makeGraphOps(5_000, 100, 1_000) }),
+}
+
+/** The seeded data of workload `w` (made on demand: each process runs one workload). */
 export function data<W extends WorkloadName>(w: W): Data[W] {
-  const out: Data = {
-    a: { items: 10_000, ops: w === 'a' ? makeOps(10_000, 100, 1_000) : [] },
-    b: { items: 10_000, ops: w === 'b' ? makeOps(10_000, 1, 100_000, 2) : [] },
-    c: w === 'c' ? { pool: 1_000, ...makeArrayOps(10_000, 1_000, 100, 100) } : { pool: 0, initial: [], ops: [] },
-    d: w === 'd' ? makeMapSetOps(10_000, 100, 1_000) : { keys: [], ops: [] },
-    e: { nodes: 5_000, ops: w === 'e' ? makeGraphOps(5_000, 100, 1_000) : [] },
-  }
-  return out[w]
+  return MAKE[w]()
 }
 
 const count = (ops: unknown[][]) => ops.reduce((n, b) => n + b.length, 0)
@@ -271,7 +273,7 @@ const json: Runner = async (w) => {
   let bytes = 0
   if (w === 'a' || w === 'b' || w === 'c') {
     const d = data(w)
-    const c = w === 'c' ? data('c') : undefined
+    const c = w === 'c' ? (d as Data['c']) : undefined
     let source!: { items?: Item[]; list?: number[] }
     let replica: unknown
     return measure(
