@@ -126,8 +126,11 @@ describe.runIf(haveChromium())('web demo in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'demo-web-after-crash.png'), fullPage: true })
 
     // The crashed pane reloads and rejoins as the standby.
-    await active.click('#reload')
-    for (let i = 0; i < 100 && frames().filter((f) => f.url().includes(active.url().split('?')[1] as string)).length === 0; i++) await new Promise((r) => setTimeout(r, 50))
+    // The frame keeps its URL across the reload: wait for its new document, not for the old one's demo object.
+    const crashed = active
+    const reloaded = page.waitForEvent('framenavigated', { predicate: (f) => f === crashed })
+    await crashed.click('#reload')
+    await reloaded
     for (const f of frames()) await ready(f)
     ;[active, [standby]] = await settled(frames())
 
