@@ -1,6 +1,7 @@
 import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnsupportedValueError } from '../errors.js'
 import { ClassRegistry, TYPED_ARRAYS, classify, describeUnsupported, type ClassList } from './kinds.js'
-import { Node, at, makeNode, proxyNodes, shellTarget, type Where } from './nodes/index.js'
+import { MARK_MASK, Node, at, makeNode, proxyNodes, shellTarget, type NodeType, type Where } from './nodes/index.js'
+import { IdTable } from './table.js'
 import { formatPath, type PathStep } from './path.js'
 import { KIND_COUNT, Kind, NEG_ZERO, type Cell, type DeltaBody, type NodeRecord, type RootList, type SnapshotBody } from './wire.js'
 
@@ -40,7 +41,9 @@ export class Graph {
   /** Why writes are refused, for {@link NotActiveError} messages. */
   readOnlyReason = 'this node is not the active'
   readonly classes = new ClassRegistry()
-  readonly byId = new Map<number, Node>()
+  readonly byId = new IdTable<Node>()
+  /** The root name each node was first registered under (few entries: roots only). */
+  readonly rootNames = new WeakMap<Node, string>()
   readonly roots = new Map<string, Node>()
   /** Roots registered on a standby before the active sent them (their `initial` values). */
   readonly pending = new Map<string, Node>()
@@ -61,6 +64,19 @@ export class Graph {
   private snapshotScope = false
 
   constructor(readonly scheduleFlush: () => void) {}
+
+  private readonly types = new Map<string, NodeType>()
+
+  /** The shared {@link NodeType} for nodes of `kind` (and `tag`) in this graph. */
+  typeOf(kind: Kind, tag: string | undefined): NodeType {
+    const key = tag === undefined ? String(kind) : `${kind}:${tag}`
+    let t = this.types.get(key)
+    if (!t) {
+      t = { graph: this, kind, tag }
+      this.types.set(key, t)
+    }
+    return t
+  }
 
   // ---- reading ------------------------------------------------------------
 
@@ -185,7 +201,7 @@ export class Graph {
   private placeholder(raw: object, name: string): Node {
     const c = classify(raw, this.classes)
     if (!c) throw new UnsupportedValueError(name, describeUnsupported(raw).what, describeUnsupported(raw).hint)
-    const node = makeNode(this, raw, c.kind, c.tag)
+    const node = makeNode(this.typeOf(c.kind, c.tag), raw)
     this.nodes.set(raw, node)
     return node
   }
@@ -200,17 +216,19 @@ export class Graph {
   addClasses(list: ClassList | undefined): void {
     const added = this.classes.add(list)
     if (!added.length) return
-    for (const n of this.byId.values()) {
-      if (n.kind !== Kind.Class || !added.includes(n.tag as string)) continue
+    this.byId.forEach((n) => {
+      if (n.kind !== Kind.Class || !added.includes(n.tag as string)) return
       const proto = this.classes.prototypeOf(n.tag as string)
       if (proto && Object.getPrototypeOf(n.target) !== proto) Object.setPrototypeOf(n.target, proto)
-    }
+    })
   }
 
   /** Makes this graph the writable one: roots only registered locally become real roots. */
   promote(): void {
     this.writable = true
-    for (const id of this.byId.keys()) if (id >= this.nextId) this.nextId = id + 1
+    this.byId.forEach((_, id) => {
+      if (id >= this.nextId) this.nextId = id + 1
+    })
     for (const [name, node] of this.pending) {
       this.pending.delete(name)
       if (this.roots.has(name)) continue
@@ -296,7 +314,7 @@ export class Graph {
       const f = seen.get(o) as Found
       let node = this.nodes.get(o)
       if (!node) {
-        node = makeNode(this, o, f.kind, f.tag)
+        node = makeNode(this.typeOf(f.kind, f.tag), o)
         this.nodes.set(o, node)
       }
       node.id = this.nextId++
@@ -389,7 +407,7 @@ export class Graph {
     const roots: RootList = []
     for (const [name, n] of this.roots) roots.push(name, n.id)
     const records: NodeRecord[] = []
-    for (const n of this.byId.values()) records.push(n.record())
+    this.byId.forEach((n) => records.push(n.record()))
     return [roots, records]
   }
 
@@ -410,7 +428,7 @@ export class Graph {
 
   /** Tracked objects that no root reaches any more (a mark from the roots, then the rest of the table). */
   unreachable(): Node[] {
-    const mark = ++this.sweepMark
+    const mark = (this.sweepMark = (this.sweepMark + 1) & MARK_MASK || 1)
     const stack: Node[] = []
     for (const n of this.roots.values())
       if (n.id >= 0 && n.mark !== mark) {
@@ -431,7 +449,9 @@ export class Graph {
     }
     while (stack.length) (stack.pop() as Node).children(visit)
     const out: Node[] = []
-    for (const n of this.byId.values()) if (n.mark !== mark) out.push(n)
+    this.byId.forEach((n) => {
+      if (n.mark !== mark) out.push(n)
+    })
     return out
   }
 
@@ -514,11 +534,11 @@ export class Graph {
     } finally {
       this.incoming = undefined
     }
-    for (const [id, n] of this.byId)
-      if (!keep.has(id)) {
-        this.byId.delete(id)
-        n.id = -1
-      }
+    this.byId.forEach((n, id) => {
+      if (keep.has(id)) return
+      this.byId.delete(id)
+      n.id = -1
+    })
     const before = new Set(this.roots.keys())
     this.roots.clear()
     return { roots: this.bindRoots(roots).filter((r) => !before.has(r)) }
@@ -581,7 +601,7 @@ export class Graph {
     if (same(placeholder) && placeholder.tag === tag) return placeholder
     const proto = kind === Kind.Class ? this.classes.prototypeOf(tag as string) : undefined
     const target = shellTarget(kind, tag, payload, proto)
-    return makeNode(this, target, kind, tag)
+    return makeNode(this.typeOf(kind, tag), target)
   }
 
   private execute(plan: Map<number, Node>, records: NodeRecord[]): void {

@@ -24,32 +24,82 @@ export function toIndex(key: string | symbol): number {
   return n >>> 0 === n && n !== 4294967295 && String(n) === key ? n : -1
 }
 
+/** What every node of one kind (and tag) in one graph shares: one object, so a node spends one field on it. */
+export interface NodeType {
+  readonly graph: Graph
+  readonly kind: Kind
+  /** Typed-array constructor name or registered class name; undefined for the other kinds. */
+  readonly tag: string | undefined
+}
+
+const QUEUED = 1
+const FRESH = 2
+/** Sweep marks live above the two flag bits and wrap within a small integer. */
+export const MARK_MASK = 0x1fffffff
+
 /**
  * One tracked object: its id, its change record for the current batch, and —
  * because the node *is* the proxy handler — the traps that record changes.
  * A node with `id === -1` is known but not in the replication table (not yet
  * attached, or freed because it became unreachable); writes to it are not tracked.
+ *
+ * Nodes are kept small because there is one per tracked object: the graph,
+ * kind and tag sit in a shared {@link NodeType}, the two batch flags and the
+ * sweep mark share one small integer, and root names live in the graph.
  */
 export abstract class Node {
   id = -1
-  proxy: object | undefined
-  /** Attached during the current batch: sent in full, so its own changes are not. */
-  fresh = false
-  /** In the graph's dirty queue for the current batch. */
-  queued = false
-  /** Mark of the last reachability sweep that reached it. */
-  mark = 0
+  proxy: object | undefined = undefined
+  /** Bit 0: queued; bit 1: fresh; the rest: the sweep mark. */
+  private state = 0
   /** Where it was first attached: a hint for error paths and leak reports. */
   parent: Node | null = null
-  parentStep: PathStep | undefined
-  rootName: string | undefined
+  parentStep: PathStep | undefined = undefined
 
   constructor(
-    readonly graph: Graph,
+    readonly type: NodeType,
     readonly target: object,
-    readonly kind: Kind,
-    public tag: string | undefined,
   ) {}
+
+  get graph(): Graph {
+    return this.type.graph
+  }
+  get kind(): Kind {
+    return this.type.kind
+  }
+  get tag(): string | undefined {
+    return this.type.tag
+  }
+
+  /** In the graph's dirty queue for the current batch. */
+  get queued(): boolean {
+    return (this.state & QUEUED) !== 0
+  }
+  set queued(v: boolean) {
+    this.state = v ? this.state | QUEUED : this.state & ~QUEUED
+  }
+  /** Attached during the current batch: sent in full, so its own changes are not. */
+  get fresh(): boolean {
+    return (this.state & FRESH) !== 0
+  }
+  set fresh(v: boolean) {
+    this.state = v ? this.state | FRESH : this.state & ~FRESH
+  }
+  /** Mark of the last reachability sweep that reached it. */
+  get mark(): number {
+    return this.state >>> 2
+  }
+  set mark(m: number) {
+    this.state = ((m & MARK_MASK) << 2) | (this.state & 3)
+  }
+  /** The root name it was first registered under, if it ever was a root. */
+  get rootName(): string | undefined {
+    return this.type.graph.rootNames.get(this)
+  }
+  set rootName(name: string | undefined) {
+    if (name === undefined) this.type.graph.rootNames.delete(this)
+    else this.type.graph.rootNames.set(this, name)
+  }
 
   getProxy(): object {
     let p = this.proxy

@@ -1,14 +1,13 @@
 /** Every node kind, and how to make one. */
-import type { Graph } from '../graph.js'
 import { TYPED_ARRAYS } from '../kinds.js'
 import { Kind } from '../wire.js'
 import { ArrayNode } from './array.js'
-import type { Node } from './base.js'
+import type { Node, NodeType } from './base.js'
 import { MapNode, SetNode } from './collections.js'
 import { ObjectNode } from './object.js'
 import { BufferNode, DateNode, TypedNode } from './scalars.js'
 
-export { MAX_ARRAY_LENGTH, Node, at, proxyNodes, type Where } from './base.js'
+export { MARK_MASK, MAX_ARRAY_LENGTH, Node, at, proxyNodes, type NodeType, type Where } from './base.js'
 export { ArrayNode, MapNode, ObjectNode, SetNode, DateNode, TypedNode, BufferNode }
 
 /** Creates an empty object of `kind` to be filled from the wire, and the node for it. */
@@ -37,22 +36,22 @@ export function shellTarget(kind: Kind, tag: string | undefined, payload: unknow
   }
 }
 
-export function makeNode(graph: Graph, target: object, kind: Kind, tag: string | undefined): Node {
-  switch (kind) {
+export function makeNode(type: NodeType, target: object): Node {
+  switch (type.kind) {
     case Kind.Array:
-      return new ArrayNode(graph, target, kind, tag)
+      return new ArrayNode(type, target)
     case Kind.Map:
-      return new MapNode(graph, target, kind, tag)
+      return new MapNode(type, target)
     case Kind.Set:
-      return new SetNode(graph, target, kind, tag)
+      return new SetNode(type, target)
     case Kind.Date:
-      return new DateNode(graph, target, kind, tag)
+      return new DateNode(type, target)
     case Kind.Typed:
-      return new TypedNode(graph, target, kind, tag)
+      return new TypedNode(type, target)
     case Kind.Buffer:
-      return new BufferNode(graph, target, kind, tag)
+      return new BufferNode(type, target)
     default:
-      return new ObjectNode(graph, target, kind, tag)
+      return new ObjectNode(type, target)
   }
 }
 

@@ -3,14 +3,16 @@ import { Node, at, checkArray, fail, hasOwn, isObject, type Where } from './base
 import { HOLE, Kind, type Cell } from '../wire.js'
 
 export class ObjectNode extends Node {
-  /** The first key changed in this batch; a Set is only made when a second key changes. */
-  dirtyKey: string | undefined = undefined
-  dirtyKeys: Set<string> | null = null
+  /** Keys changed in this batch: the key itself while there is one, a Set from the second on. */
+  dirty: string | Set<string> | undefined = undefined
 
   private markKey(key: string): void {
     if (this.id < 0) return
-    if (this.dirtyKey === undefined) this.dirtyKey = key
-    else if (this.dirtyKey !== key) (this.dirtyKeys ??= new Set([this.dirtyKey])).add(key)
+    const d = this.dirty
+    if (d === undefined) this.dirty = key
+    else if (typeof d === 'string') {
+      if (d !== key) this.dirty = new Set([d, key])
+    } else d.add(key)
     this.touch()
   }
 
@@ -75,19 +77,16 @@ export class ObjectNode extends Node {
 
   encodeChange(): unknown[] | undefined {
     const t = this.target as Record<string, unknown>
-    const keys = this.dirtyKeys
-    if (keys) {
-      const out: unknown[] = []
-      for (const k of keys) out.push(k, hasOwn.call(t, k) ? this.cell(t[k], k) : HOLE)
-      return out
-    }
-    const k = this.dirtyKey
-    return k === undefined ? undefined : [k, hasOwn.call(t, k) ? this.cell(t[k], k) : HOLE]
+    const d = this.dirty
+    if (d === undefined) return undefined
+    if (typeof d === 'string') return [d, hasOwn.call(t, d) ? this.cell(t[d], d) : HOLE]
+    const out: unknown[] = []
+    for (const k of d) out.push(k, hasOwn.call(t, k) ? this.cell(t[k], k) : HOLE)
+    return out
   }
 
   clearChanges(): void {
-    this.dirtyKey = undefined
-    this.dirtyKeys = null
+    this.dirty = undefined
   }
 
   children(visit: (v: unknown) => void): void {
