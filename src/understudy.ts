@@ -405,9 +405,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
    */
   leaks(): Leak[] {
     const w = new CborWriter()
-    return this.graph.unreachable().map((n) => ({
+    const lost = this.graph.unreachable()
+    const paths = this.graph.detachedPaths(lost)
+    return lost.map((n, i) => ({
       id: n.id,
-      path: this.graph.detachedPath(n),
+      path: paths[i] as string,
       kind: n.tag ?? KIND_NAMES[n.kind] ?? 'object',
       bytes: w.encode(n.record()).length,
     }))

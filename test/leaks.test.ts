@@ -59,6 +59,34 @@ describe('leak detection', () => {
     await c.close()
   })
 
+  it('the path is where an object was last held, not where it was first attached', async () => {
+    const c = await startPair()
+    type Box = { list: object[] }
+    const root = c.active.register('app', { a: { name: 'x', detail: { n: 1 } } as object | undefined, box: { list: [] } as Box | undefined })
+    await c.active.commit()
+    const x = root.a as object
+    root.a = undefined // x is held by nothing for a moment...
+    ;(root.box as Box).list.push(x) // ...then moved into the box
+    await c.active.commit()
+    expect(c.active.leaks()).toEqual([])
+    root.box = undefined // the box goes, and x with it
+    await c.active.commit()
+    expect(c.active.leaks().map((l) => l.path).sort()).toEqual(['(detached, was app.box)', '(detached, was app.box.list)', '(detached, was app.box.list[0])', '(detached, was app.box.list[0].detail)'])
+    await c.close()
+  })
+
+  it('objects dropped from a Map, a Set or by shortening an array are reported where they were held', async () => {
+    const c = await startPair()
+    const root = c.active.register('app', { m: new Map([['k', { v: 1 }]]), s: new Set([{ v: 2 }]), list: [{ v: 3 }, { v: 4 }] })
+    await c.active.commit()
+    root.m.delete('k')
+    root.s.clear()
+    root.list.length = 1
+    await c.active.commit()
+    expect(c.active.leaks().map((l) => l.path).sort()).toEqual(['(detached, was app.list[1])', '(detached, was app.m.get("k"))', '(detached, was app.s{member {…}})'])
+    await c.close()
+  })
+
   it('property: after random mutations, leaks() is exactly the tracked objects that are not reachable — never a reachable one', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 60 }), async (ops) => {

@@ -7,6 +7,8 @@ import { KIND_COUNT, Kind, NEG_ZERO, type Cell, type DeltaBody, type NodeRecord,
 
 /** A sweep for unreachable objects runs once this many references were dropped (amortised O(1) per write). */
 const MIN_SWEEP = 1024
+/** At most this many "last held at" records wait for the next sweep (leak-report hints; beyond it paths are vaguer). */
+const MAX_HELD = 1 << 16
 
 function isObject(v: unknown): v is object {
   return typeof v === 'object' && v !== null
@@ -52,6 +54,8 @@ export class Graph {
   /** Non-fatal problems found while encoding (a value smuggled past the proxies). */
   errors: UnderstudyError[] = []
   removedRefs = 0
+  /** Where each object that lost a reference since the last sweep was held: holder and step. Cleared by each sweep. */
+  private readonly lastHeld = new Map<Node, [Node, PathStep]>()
   private fresh: Node[] = []
   private freshRoots: string[] = []
   private readonly nodes = new WeakMap<object, Node>()
@@ -95,17 +99,21 @@ export class Graph {
   }
 
   /**
-   * Path of a node from a root, e.g. `app.todos[3]`: the shortest one in the
-   * live graph (a breadth-first search, run only to word an error), or the
-   * path it was first attached at when it is no longer reachable.
+   * Breadth-first from the roots: how each reachable node is reached (its
+   * holder and the step from it; a root maps to `[null, its name]`). Stops
+   * once `until` is reached. Run only to word errors and leak reports.
    */
-  pathOf(node: Node, extra: readonly PathStep[] = []): string {
-    const via = new Map<Node, [Node | null, PathStep | undefined]>()
+  private reach(until?: Node): Map<Node, [Node | null, PathStep]> {
+    const via = new Map<Node, [Node | null, PathStep]>()
     const queue: Node[] = []
-    for (const r of this.roots.values()) if (!via.has(r)) via.set(r, [null, undefined]), queue.push(r)
-    for (const r of this.pending.values()) if (!via.has(r)) via.set(r, [null, undefined]), queue.push(r)
+    for (const roots of [this.roots, this.pending])
+      for (const [name, r] of roots)
+        if (!via.has(r)) {
+          via.set(r, [null, name])
+          queue.push(r)
+        }
     const noFail = (): never => undefined as never
-    for (let i = 0; i < queue.length && !via.has(node); i++) {
+    for (let i = 0; i < queue.length && !(until && via.has(until)); i++) {
       const from = queue[i] as Node
       forEachChild(from.target, from.kind, (v, step) => {
         const c = isObject(v) ? this.nodes.get(v) : undefined
@@ -115,28 +123,89 @@ export class Graph {
         }
       }, noFail)
     }
-    const steps: PathStep[] = [...extra].reverse()
-    if (via.has(node)) {
-      let n: Node = node
-      for (let [p, step] = via.get(n) as [Node | null, PathStep | undefined]; p; [p, step] = via.get(n) as [Node | null, PathStep | undefined]) {
-        steps.push(step as PathStep)
-        n = p
-      }
-      return formatPath(n.rootName ?? '?', steps.reverse())
-    }
-    return this.detachedPath(node, extra)
+    return via
   }
 
-  /** The path a node no root reaches was first attached at: `(detached, was app.todos[3])`. Follows parent links only (no search). */
-  detachedPath(node: Node, extra: readonly PathStep[] = []): string {
-    const steps: PathStep[] = [...extra].reverse()
-    let n: Node | null = node
-    for (let hops = 0; n && hops < 10_000; hops++) {
-      if (n.rootName !== undefined) return formatPath(`(detached, was ${n.rootName}`, steps.reverse()) + ')'
-      if (n.parentStep !== undefined) steps.push(n.parentStep)
-      n = n.parent
+  /** Root name and steps of a node `via` reaches. */
+  private stepsVia(via: Map<Node, [Node | null, PathStep]>, node: Node): [string, PathStep[]] {
+    const steps: PathStep[] = []
+    let n = node
+    for (;;) {
+      const [holder, step] = via.get(n) as [Node | null, PathStep]
+      if (!holder) return [String(step), steps.reverse()]
+      steps.push(step)
+      n = holder
     }
-    return formatPath('(detached object)', steps.reverse())
+  }
+
+  /**
+   * Path of a node from a root, e.g. `app.todos[3]`: the shortest one in the
+   * live graph, or where it was last reachable when no root reaches it (see
+   * {@link Graph.detachedPaths}).
+   */
+  pathOf(node: Node, extra: readonly PathStep[] = []): string {
+    const via = this.reach(node)
+    if (!via.has(node)) return this.detachedPaths([node], extra, via)[0] as string
+    const [root, steps] = this.stepsVia(via, node)
+    return formatPath(root, [...steps, ...extra])
+  }
+
+  /**
+   * Where objects no root reaches were last reachable:
+   * `(detached, was app.todos[3].owner)`. An object that lost a reference
+   * since the last sweep remembers the holder and step it lost (see
+   * {@link Graph.dropped}); objects inside it are placed from there, and a
+   * replaced root by its name. What cannot be placed (a node only a standby
+   * applied, or past the memory cap) is `(detached object)`.
+   */
+  detachedPaths(nodes: readonly Node[], extra: readonly PathStep[] = [], via = this.reach()): string[] {
+    const placed = new Map<Node, [string, PathStep[]]>()
+    const place = (n: Node, depth: number): [string, PathStep[]] | undefined => {
+      if (via.has(n)) return this.stepsVia(via, n)
+      const known = placed.get(n)
+      if (known || depth > 64) return known
+      const held = this.lastHeld.get(n)
+      const from = held && place(held[0], depth + 1)
+      let p: [string, PathStep[]] | undefined
+      if (from) p = [from[0], [...from[1], (held as [Node, PathStep])[1]]]
+      else {
+        const name = n.rootName
+        if (name !== undefined) p = [name, []]
+      }
+      if (p) placed.set(n, p)
+      return p
+    }
+    for (const head of this.lastHeld.keys()) place(head, 0)
+    for (const n of nodes) place(n, 0)
+    // Spread from the placed nodes into what they hold that nothing placed yet.
+    const queue = [...placed.keys()]
+    const noFail = (): never => undefined as never
+    for (let i = 0; i < queue.length; i++) {
+      const from = queue[i] as Node
+      const [root, steps] = placed.get(from) as [string, PathStep[]]
+      forEachChild(from.target, from.kind, (v, step) => {
+        const c = isObject(v) ? this.nodes.get(v) : undefined
+        if (c && c.id >= 0 && !via.has(c) && !placed.has(c)) {
+          placed.set(c, [root, [...steps, step]])
+          queue.push(c)
+        }
+      }, noFail)
+    }
+    return nodes.map((n) => {
+      const p = placed.get(n)
+      return p ? formatPath(`(detached, was ${p[0]}`, [...p[1], ...extra]) + ')' : formatPath('(detached object)', [...extra])
+    })
+  }
+
+  /**
+   * Notes that `holder` no longer holds the object `old` at `step` (an
+   * overwrite or a delete): it counts toward the next sweep, and the object
+   * remembers where it was until then, for leak reports.
+   */
+  dropped(old: object, holder: Node, step: PathStep): void {
+    this.removedRefs++
+    const n = this.nodes.get(old)
+    if (n !== undefined && n.id >= 0 && this.lastHeld.size < MAX_HELD) this.lastHeld.set(n, [holder, step])
   }
 
   // ---- writing (active) ---------------------------------------------------
@@ -169,7 +238,10 @@ export class Graph {
     const p = proxyNodes.get(value)
     const raw = p && p.graph === this ? p.target : value
     const n = this.nodes.get(raw)
-    if (n !== undefined && n.id >= 0) return raw
+    if (n !== undefined && n.id >= 0) {
+      if (this.lastHeld.size) this.lastHeld.delete(n)
+      return raw
+    }
     this.adopt(raw, parent, step, undefined, attach)
     return raw
   }
@@ -308,7 +380,6 @@ export class Graph {
     }
     for (const [holder, kind, s, r] of fix) replaceChild(holder, kind, s, r, this)
     if (!attach) return
-    const nodesByIndex: Node[] = []
     for (let i = 0; i < list.length; i++) {
       const o = list[i] as object
       const f = seen.get(o) as Found
@@ -322,9 +393,6 @@ export class Graph {
       this.byId.set(node.id, node)
       node.fresh = true
       this.fresh.push(node)
-      node.parent = i === 0 ? parent : (nodesByIndex[f.from] as Node)
-      node.parentStep = f.step
-      nodesByIndex.push(node)
     }
   }
 
@@ -421,6 +489,7 @@ export class Graph {
       n.clearChanges()
     }
     this.removedRefs = 0
+    this.lastHeld.clear()
     this.forceSweep = false
     this.sweepAt = Math.max(MIN_SWEEP, this.byId.size >> 1)
     return freed

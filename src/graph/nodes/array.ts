@@ -34,7 +34,7 @@ const ARRAY_MUTATORS = new Map<string | symbol, (...args: never[]) => unknown>(
       if (!t.length) return undefined
       const v = t.pop()
       n.recordLength(t.length + 1, t.length)
-      if (isObject(v)) n.graph.removedRefs++
+      if (isObject(v)) n.graph.dropped(v, n, t.length)
       return n.graph.wrap(v)
     },
     shift(this: unknown[]): unknown {
@@ -55,7 +55,8 @@ const ARRAY_MUTATORS = new Map<string | symbol, (...args: never[]) => unknown>(
       const raws = g.prepareAll(args.slice(2), n, start)
       const removed = n.insert(start, dc, raws)
       for (let i = 0; i < removed.length; i++) {
-        if (isObject(removed[i])) g.removedRefs++
+        const r = removed[i]
+        if (isObject(r)) g.dropped(r, n, start + i)
         removed[i] = g.wrap(removed[i])
       }
       return removed
@@ -82,7 +83,10 @@ const ARRAY_MUTATORS = new Map<string | symbol, (...args: never[]) => unknown>(
       const s = clampIndex(toInt(start, 0), t.length)
       const e = clampIndex(toInt(end, t.length), t.length)
       const raw = n.graph.prepare(value, n, s)
-      for (let i = s; i < e; i++) if (isObject(t[i])) n.graph.removedRefs++
+      for (let i = s; i < e; i++) {
+        const old = t[i]
+        if (isObject(old)) n.graph.dropped(old, n, i)
+      }
       t.fill(raw, s, e)
       n.recordRange(s, e)
       return this
@@ -132,13 +136,18 @@ export class ArrayNode extends Node {
       if (had && Object.is(old, raw)) return true
       t[idx] = raw
       this.recordSet(idx)
-      if (isObject(old)) g.removedRefs++
+      if (isObject(old)) g.dropped(old, this, idx)
       return true
     }
     if (key === 'length') {
       const oldLen = t.length
+      const to = Number(value)
+      const cut = to >= 0 && to < oldLen ? t.slice(to) : undefined
       t.length = value as number
-      if (t.length < oldLen) g.removedRefs += oldLen - t.length
+      if (cut) for (let i = 0; i < cut.length; i++) {
+        const old = cut[i]
+        if (isObject(old)) g.dropped(old, this, to + i)
+      }
       if (t.length !== oldLen) this.recordLength(oldLen, t.length)
       return true
     }
@@ -152,7 +161,7 @@ export class ArrayNode extends Node {
     const old = t[idx]
     delete t[idx]
     this.recordSet(idx)
-    if (isObject(old)) this.graph.removedRefs++
+    if (isObject(old)) this.graph.dropped(old, this, idx)
     return true
   }
 

@@ -52,9 +52,6 @@ export abstract class Node {
   proxy: object | undefined = undefined
   /** Bit 0: queued; bit 1: fresh; the rest: the sweep mark. */
   private state = 0
-  /** Where it was first attached: a hint for error paths and leak reports. */
-  parent: Node | null = null
-  parentStep: PathStep | undefined = undefined
 
   constructor(
     readonly type: NodeType,

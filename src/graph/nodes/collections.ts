@@ -104,7 +104,7 @@ const MAP_METHODS = new Map<string | symbol, unknown>([
     t.set(rk, rv)
     if (had) n.markKey(rk)
     else n.markInserted(rk)
-    if (isObject(old)) g.removedRefs++
+    if (isObject(old)) g.dropped(old, n, { mapKey: k })
     return this
   }],
   ['delete', function (this: unknown, k: unknown) {
@@ -117,8 +117,8 @@ const MAP_METHODS = new Map<string | symbol, unknown>([
     const old = t.get(rk)
     t.delete(rk)
     n.markDeleted(rk)
-    if (isObject(old)) g.removedRefs++
-    if (isObject(rk)) g.removedRefs++
+    if (isObject(old)) g.dropped(old, n, { mapKey: k })
+    if (isObject(rk)) g.dropped(rk, n, { mapKey: k })
     return true
   }],
   ['clear', function (this: unknown) {
@@ -126,7 +126,10 @@ const MAP_METHODS = new Map<string | symbol, unknown>([
     n.graph.guardWrite(n, 'clear', true)
     const t = n.target as Map<unknown, unknown>
     if (!t.size) return
-    n.graph.removedRefs += t.size
+    for (const [k, v] of t) {
+      if (isObject(v)) n.graph.dropped(v, n, { mapKey: n.graph.wrap(k) })
+      if (isObject(k)) n.graph.dropped(k, n, { mapKey: n.graph.wrap(k) })
+    }
     t.clear()
     n.markReset()
   }],
@@ -252,7 +255,7 @@ const SET_METHODS = new Map<string | symbol, unknown>([
     const rv = g.unwrap(v)
     if (!t.delete(rv)) return false
     n.markDeleted(rv)
-    if (isObject(rv)) g.removedRefs++
+    if (isObject(rv)) g.dropped(rv, n, { setMember: v })
     return true
   }],
   ['clear', function (this: unknown) {
@@ -260,7 +263,7 @@ const SET_METHODS = new Map<string | symbol, unknown>([
     n.graph.guardWrite(n, 'clear', true)
     const t = n.target as Set<unknown>
     if (!t.size) return
-    n.graph.removedRefs += t.size
+    for (const v of t) if (isObject(v)) n.graph.dropped(v, n, { setMember: n.graph.wrap(v) })
     t.clear()
     n.markReset()
   }],

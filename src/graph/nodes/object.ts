@@ -43,7 +43,7 @@ export class ObjectNode extends Node {
     if (this.kind === Kind.Class || key === '__proto__') defineData(t, key, raw)
     else t[key] = raw
     this.markKey(key)
-    if (isObject(old)) g.removedRefs++
+    if (isObject(old)) g.dropped(old, this, key)
     return true
   }
 
@@ -53,7 +53,7 @@ export class ObjectNode extends Node {
     const old = t[key]
     if (!delete t[key]) return false
     this.markKey(key)
-    if (isObject(old)) this.graph.removedRefs++
+    if (isObject(old)) this.graph.dropped(old, this, key)
     return true
   }
 
