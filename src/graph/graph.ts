@@ -1,6 +1,6 @@
 import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnsupportedValueError } from '../errors.js'
 import { ClassRegistry, TYPED_ARRAYS, classify, describeUnsupported, type ClassList } from './kinds.js'
-import { MARK_MASK, Node, at, makeNode, proxyNodes, shellTarget, type NodeType, type Where } from './nodes/index.js'
+import { Node, at, makeNode, proxyNodes, shellTarget, type NodeType, type Where } from './nodes/index.js'
 import { IdTable } from './table.js'
 import { formatPath, type PathStep } from './path.js'
 import { KIND_COUNT, Kind, NEG_ZERO, type Cell, type DeltaBody, type NodeRecord, type RootList, type SnapshotBody } from './wire.js'
@@ -51,6 +51,10 @@ export class Graph {
   readonly pending = new Map<string, Node>()
   nextId = 1
   dirty: Node[] = []
+  /** Changed keys of the object nodes in {@link Graph.dirty}, by queue position: a key, or a Set from the second on. */
+  dirtyKeys: (string | Set<string> | undefined)[] = []
+  /** {@link Graph.dirtyKeys} of the batch being encoded. */
+  takenKeys: (string | Set<string> | undefined)[] = []
   /** Non-fatal problems found while encoding (a value smuggled past the proxies). */
   errors: UnderstudyError[] = []
   removedRefs = 0
@@ -59,7 +63,6 @@ export class Graph {
   private fresh: Node[] = []
   private freshRoots: string[] = []
   private readonly nodes = new WeakMap<object, Node>()
-  private sweepMark = 0
   private sweepAt = MIN_SWEEP
   private forceSweep = false
   /** Nodes a frame under validation introduces, by id. */
@@ -317,6 +320,7 @@ export class Graph {
     }
     for (const n of this.fresh) n.fresh = false
     this.dirty = []
+    this.dirtyKeys = []
     this.fresh = []
     this.freshRoots = []
   }
@@ -440,6 +444,8 @@ export class Graph {
     const changes: unknown[] = []
     const dirty = this.dirty
     this.dirty = []
+    this.takenKeys = this.dirtyKeys
+    this.dirtyKeys = []
     for (const n of dirty) {
       n.queued = false
       if (n.id >= 0 && !n.fresh) {
@@ -448,6 +454,7 @@ export class Graph {
       }
       n.clearChanges()
     }
+    this.takenKeys = []
     const records: NodeRecord[] = []
     const fresh = this.fresh
     for (let i = 0; i < fresh.length; i++) {
@@ -495,32 +502,38 @@ export class Graph {
     return freed
   }
 
-  /** Tracked objects that no root reaches any more (a mark from the roots, then the rest of the table). */
+  /**
+   * Tracked objects that no root reaches any more: a mark from the roots, then
+   * one pass over the table that collects the unmarked and clears the marks
+   * (so a mark is one bit, not a per-node sweep counter).
+   */
   unreachable(): Node[] {
-    const mark = (this.sweepMark = (this.sweepMark + 1) & MARK_MASK || 1)
     const stack: Node[] = []
-    for (const n of this.roots.values())
-      if (n.id >= 0 && n.mark !== mark) {
-        n.mark = mark
-        stack.push(n)
-      }
-    const visit = (v: unknown): void => {
-      if (typeof v !== 'object' || v === null) return
-      let c = this.nodes.get(v)
-      if (c === undefined) {
-        const p = proxyNodes.get(v)
-        if (p && p.graph === this) c = p
-      }
-      if (c !== undefined && c.id >= 0 && c.mark !== mark) {
-        c.mark = mark
+    const reach = (c: Node): void => {
+      if (c.id >= 0 && !c.marked) {
+        c.marked = true
         stack.push(c)
       }
     }
-    while (stack.length) (stack.pop() as Node).children(visit)
     const out: Node[] = []
-    this.byId.forEach((n) => {
-      if (n.mark !== mark) out.push(n)
-    })
+    try {
+      for (const n of this.roots.values()) reach(n)
+      const visit = (v: unknown): void => {
+        if (typeof v !== 'object' || v === null) return
+        let c = this.nodes.get(v)
+        if (c === undefined) {
+          const p = proxyNodes.get(v)
+          if (p && p.graph === this) c = p
+        }
+        if (c !== undefined) reach(c)
+      }
+      while (stack.length) (stack.pop() as Node).children(visit)
+    } finally {
+      this.byId.forEach((n) => {
+        if (n.marked) n.marked = false
+        else out.push(n)
+      })
+    }
     return out
   }
 

@@ -34,8 +34,10 @@ export interface NodeType {
 
 const QUEUED = 1
 const FRESH = 2
-/** Sweep marks live above the two flag bits and wrap within a small integer. */
-export const MARK_MASK = 0x1fffffff
+const MARKED = 4
+/** The bits below the batch-queue position in a node's state. */
+const FLAG_BITS = 3
+const FLAGS = (1 << FLAG_BITS) - 1
 
 /**
  * One tracked object: its id, its change record for the current batch, and —
@@ -44,13 +46,14 @@ export const MARK_MASK = 0x1fffffff
  * attached, or freed because it became unreachable); writes to it are not tracked.
  *
  * Nodes are kept small because there is one per tracked object: the graph,
- * kind and tag sit in a shared {@link NodeType}, the two batch flags and the
- * sweep mark share one small integer, and root names live in the graph.
+ * kind and tag sit in a shared {@link NodeType}; the batch flags, the sweep
+ * mark and the node's position in the batch queue share one small integer;
+ * root names, and an object node's changed keys, live in the graph.
  */
 export abstract class Node {
   id = -1
   proxy: object | undefined = undefined
-  /** Bit 0: queued; bit 1: fresh; the rest: the sweep mark. */
+  /** Bit 0: queued; bit 1: fresh; bit 2: marked by the sweep in progress; above: the position in the batch queue. */
   private state = 0
 
   constructor(
@@ -82,12 +85,16 @@ export abstract class Node {
   set fresh(v: boolean) {
     this.state = v ? this.state | FRESH : this.state & ~FRESH
   }
-  /** Mark of the last reachability sweep that reached it. */
-  get mark(): number {
-    return this.state >>> 2
+  /** Reached by the reachability sweep in progress (cleared when it ends). */
+  get marked(): boolean {
+    return (this.state & MARKED) !== 0
   }
-  set mark(m: number) {
-    this.state = ((m & MARK_MASK) << 2) | (this.state & 3)
+  set marked(v: boolean) {
+    this.state = v ? this.state | MARKED : this.state & ~MARKED
+  }
+  /** Position in the graph's batch queue; meaningful while queued. */
+  get slot(): number {
+    return this.state >>> FLAG_BITS
   }
   /** The root name it was first registered under, if it ever was a root. */
   get rootName(): string | undefined {
@@ -115,10 +122,12 @@ export abstract class Node {
 
   /** Queues this node for the current batch. */
   protected touch(): void {
-    if (!this.queued && this.id >= 0) {
-      this.queued = true
-      this.graph.dirty.push(this)
-      this.graph.scheduleFlush()
+    if ((this.state & QUEUED) === 0 && this.id >= 0) {
+      const g = this.graph
+      this.state = (this.state & FLAGS) | QUEUED | (g.dirty.length << FLAG_BITS)
+      g.dirty.push(this)
+      g.dirtyKeys.push(undefined)
+      g.scheduleFlush()
     }
   }
 

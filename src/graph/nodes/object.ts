@@ -3,17 +3,17 @@ import { Node, at, checkArray, fail, hasOwn, isObject, type Where } from './base
 import { HOLE, Kind, type Cell } from '../wire.js'
 
 export class ObjectNode extends Node {
-  /** Keys changed in this batch: the key itself while there is one, a Set from the second on. */
-  dirty: string | Set<string> | undefined = undefined
-
+  /** Records a changed key in the graph's batch (the key itself while there is one, a Set from the second on). */
   private markKey(key: string): void {
     if (this.id < 0) return
-    const d = this.dirty
-    if (d === undefined) this.dirty = key
-    else if (typeof d === 'string') {
-      if (d !== key) this.dirty = new Set([d, key])
-    } else d.add(key)
     this.touch()
+    const keys = this.graph.dirtyKeys
+    const i = this.slot
+    const d = keys[i]
+    if (d === undefined) keys[i] = key
+    else if (typeof d === 'string') {
+      if (d !== key) keys[i] = new Set([d, key])
+    } else d.add(key)
   }
 
   get(t: Record<string, unknown>, key: string | symbol, receiver: unknown): unknown {
@@ -77,7 +77,7 @@ export class ObjectNode extends Node {
 
   encodeChange(): unknown[] | undefined {
     const t = this.target as Record<string, unknown>
-    const d = this.dirty
+    const d = this.graph.takenKeys[this.slot]
     if (d === undefined) return undefined
     if (typeof d === 'string') return [d, hasOwn.call(t, d) ? this.cell(t[d], d) : HOLE]
     const out: unknown[] = []
@@ -86,7 +86,7 @@ export class ObjectNode extends Node {
   }
 
   clearChanges(): void {
-    this.dirty = undefined
+    // The keys live in the graph's batch, which the graph drops as a whole.
   }
 
   children(visit: (v: unknown) => void): void {
