@@ -74,6 +74,15 @@ describe('CborReader', () => {
     )
   })
 
+  it('decodes ASCII and non-ASCII strings of every short length exactly (the chunked fast path and its fallback)', () => {
+    const reader = new CborReader()
+    for (let n = 0; n <= 70; n++) {
+      const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(33 + ((i * 7 + n) % 94))).join('')
+      const wide = ascii.slice(0, Math.max(0, n - 1)) + (n ? 'é' : '')
+      for (const s of [ascii, wide]) expect(reader.decode(new CborWriter(16).encode([s, s]))).toEqual([s, s])
+    }
+  })
+
   it('never accepts what cbor-x reads differently: on random and mutated bytes it agrees or refuses', () => {
     const reader = new CborReader()
     const samples = fc.sample(frameValue, { seed: 6, numRuns: 300 }).map((v) => new CborWriter(16).encode(v))

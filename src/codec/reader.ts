@@ -212,14 +212,21 @@ function cachedString(b: Uint8Array, start: number, n: number): string {
   return s
 }
 
-/** ASCII decoded with direct calls (no subarray, no apply); anything else through TextDecoder. */
+const fromCharCode = String.fromCharCode
+
+/**
+ * ASCII decoded up to eight characters per call (each `+=` of one character would
+ * allocate an intermediate string); anything else through TextDecoder.
+ */
 function shortString(b: Uint8Array, start: number, n: number): string {
+  const end = start + n
+  for (let i = start; i < end; i++) if ((b[i] as number) > 0x7f) return utf8.decode(b.subarray(start, end))
   let s = ''
-  for (let i = start; i < start + n; i++) {
-    const c = b[i] as number
-    if (c > 0x7f) return utf8.decode(b.subarray(start, start + n))
-    s += String.fromCharCode(c)
-  }
+  let i = start
+  for (; i + 8 <= end; i += 8)
+    s += fromCharCode(b[i] as number, b[i + 1] as number, b[i + 2] as number, b[i + 3] as number, b[i + 4] as number, b[i + 5] as number, b[i + 6] as number, b[i + 7] as number)
+  for (; i + 4 <= end; i += 4) s += fromCharCode(b[i] as number, b[i + 1] as number, b[i + 2] as number, b[i + 3] as number)
+  for (; i < end; i++) s += fromCharCode(b[i] as number)
   return s
 }
 
