@@ -106,6 +106,8 @@ export async function runScale(sizes: number[], log: (line: string) => void = ()
       activeBytesPerObject: pick((s) => s.activeBytesPerObject),
       standbyBytesPerObject: pick((s) => s.standbyBytesPerObject),
       setsPerSec: pick((s) => s.setsPerSec),
+      proxyCeilingPerSec: pick((s) => s.proxyCeilingPerSec),
+      bareBatchMs: pick((s) => s.bareBatchMs),
       registerMs: pick((s) => s.registerMs),
     })
     log(`  scale ${n.toLocaleString()}: batch ${pick((s) => s.batchMs).toFixed(2)} ms`)
@@ -143,9 +145,12 @@ export function peerTables(rows: PeerRow[]): string[] {
 export function scaleTable(scale: ScaleFigures[]): string[] {
   if (!scale.length) return []
   return [
-    '| objects | one batch of 1,000 sets, ms (median) | active: tracking bytes per object | standby: bytes per object (data included) | tracked sets/s | register ms |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...scale.map((s) => `| ${s.objects.toLocaleString()} | ${s.batchMs.toFixed(2)} | ${Math.round(s.activeBytesPerObject)} | ${Math.round(s.standbyBytesPerObject)} | ${Math.round(s.setsPerSec).toLocaleString()} | ${Math.round(s.registerMs)} |`),
+    '| objects | one batch of 1,000 sets, ms (median) | bare tracker, same batch, ms | active: tracking bytes per object | standby: bytes per object (data included) | tracked sets/s | empty-trap Proxy sets/s | register ms |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...scale.map(
+      (s) =>
+        `| ${s.objects.toLocaleString()} | ${s.batchMs.toFixed(2)} | ${s.bareBatchMs.toFixed(2)} | ${Math.round(s.activeBytesPerObject)} | ${Math.round(s.standbyBytesPerObject)} | ${Math.round(s.setsPerSec).toLocaleString()} | ${Math.round(s.proxyCeilingPerSec).toLocaleString()} | ${Math.round(s.registerMs)} |`,
+    ),
     '',
   ]
 }
@@ -159,7 +164,10 @@ export function targets(rows: PeerRow[], scale: ScaleFigures[]): Report['targets
   const out: Report['targets'] = []
   const ours = ms('understudy', 'a')
   const bare = ms('bare tracker + cbor-x', 'a')
-  if (ours && bare) out.push({ target: 'workload (a) ≤ 1.5× the bare tracker’s time', measured: `${(ours / bare).toFixed(2)}×`, met: ours / bare <= 1.5 })
+  if (ours && bare) out.push({ target: 'workload (a) ≤ 1.5× the bare tracker’s time', measured: `${(ours / bare).toFixed(2)}× through \`root.items[i]\``, met: ours / bare <= 1.5 })
+  const held = ms('understudy, held item proxies', 'a')
+  if (held && bare)
+    out.push({ target: 'the same, with the bare tracker’s access pattern (item proxies held)', measured: `${(held / bare).toFixed(2)}×`, met: held / bare <= 1.5 })
   for (const [peer, k] of [['valtio', 4.5], ['yjs', 9]] as const) {
     const theirs = ms(peer, 'a')
     if (ours && theirs) out.push({ target: `workload (a) ≥ ${k}× faster than ${peer}`, measured: `${(theirs / ours).toFixed(2)}×`, met: theirs / ours >= k })
@@ -169,9 +177,27 @@ export function targets(rows: PeerRow[], scale: ScaleFigures[]): Report['targets
   if (ob && bb) out.push({ target: 'payload (a) ≤ the bare tracker’s + 10%', measured: `+${((ob / bb - 1) * 100).toFixed(1)}%`, met: ob <= bb * 1.1 })
   const big = scale.at(-1)
   const small = scale[0]
-  if (big) out.push({ target: 'tracked sets ≥ 40 M/s', measured: `${(big.setsPerSec / 1e6).toFixed(1)} M/s (at ${big.objects.toLocaleString()} objects; ${(Math.max(...scale.map((s) => s.setsPerSec)) / 1e6).toFixed(1)} M/s at best)`, met: big.setsPerSec >= 40e6 })
+  const best = Math.max(...scale.map((s) => s.setsPerSec))
+  const ceiling = Math.max(...scale.map((s) => s.proxyCeilingPerSec))
+  if (big)
+    out.push({
+      target: 'tracked sets ≥ 40 M/s',
+      measured: `${(big.setsPerSec / 1e6).toFixed(1)} M/s at ${big.objects.toLocaleString()} objects (${(best / 1e6).toFixed(1)} at best); a Proxy whose trap only assigns: ${(ceiling / 1e6).toFixed(1)} M/s`,
+      met: big.setsPerSec >= 40e6,
+    })
   if (big && small && big !== small)
-    out.push({ target: `delta cost growth ${small.objects.toLocaleString()} → ${big.objects.toLocaleString()} objects ≤ 2×`, measured: `${(big.batchMs / small.batchMs).toFixed(2)}×`, met: big.batchMs / small.batchMs <= 2 })
-  if (big) out.push({ target: '≤ 120 B per tracked object', measured: `${Math.round(big.activeBytesPerObject)} B on the active (tracking only), ${Math.round(big.standbyBytesPerObject)} B on a standby (data included)`, met: big.activeBytesPerObject <= 120 })
+    out.push({
+      target: `delta cost growth ${small.objects.toLocaleString()} → ${big.objects.toLocaleString()} objects ≤ 2×`,
+      measured: `${(big.batchMs / small.batchMs).toFixed(2)}× (the bare tracker: ${(big.bareBatchMs / small.bareBatchMs).toFixed(2)}×)`,
+      met: big.batchMs / small.batchMs <= 2,
+    })
+  const sized = scale.filter((s) => s.objects >= 10_000)
+  const worst = sized.length ? Math.max(...sized.map((s) => s.activeBytesPerObject)) : undefined
+  if (worst !== undefined)
+    out.push({
+      target: '≤ 120 B per tracked object',
+      measured: `${sized.map((s) => `${Math.round(s.activeBytesPerObject)} B at ${s.objects.toLocaleString()}`).join(', ')} on the active (tracking only; fixed costs dominate below 10,000)`,
+      met: worst <= 120,
+    })
   return out
 }

@@ -3,6 +3,7 @@
  * stay flat), the memory a tracked object costs, and the rate of tracked sets.
  * Run per size in a fresh process with --expose-gc.
  */
+import { Encoder } from 'cbor-x'
 import { Understudy, seededRandom } from '../src/index.js'
 import { MemoryNetwork } from '../adapters/memory.js'
 
@@ -16,6 +17,10 @@ export interface ScaleFigures {
   standbyBytesPerObject: number
   /** Property sets per second through the proxies (the batch closes after the loop). */
   setsPerSec: number
+  /** The same loop through Proxies whose set trap only assigns: the ceiling for any Proxy-based tracker here. */
+  proxyCeilingPerSec: number
+  /** The bare tracker + cbor-x doing the same batch (mutate, encode, decode, apply) on the same number of objects: the floor's own growth. */
+  bareBatchMs: number
   registerMs: number
 }
 
@@ -61,6 +66,10 @@ export async function measureScale(n: number): Promise<ScaleFigures> {
   await active.commit()
   await active.close()
   await standby.close()
+  const ceiling = Array.from({ length: 1000 }, (_, i) => new Proxy({ id: i, count: 0 }, { set: (t, k, v) => ((t as Record<string | symbol, unknown>)[k] = v, true) }))
+  const t2 = performance.now()
+  for (let i = 0; i < SETS; i++) (ceiling[i % 1000] as { count: number }).count = i
+  const proxyCeilingPerSec = SETS / ((performance.now() - t2) / 1000)
   const sorted = times.slice(5).sort((a, b) => a - b)
   return {
     objects: n,
@@ -68,6 +77,32 @@ export async function measureScale(n: number): Promise<ScaleFigures> {
     activeBytesPerObject: (h1 - h0) / n,
     standbyBytesPerObject: (h2 - h1) / n,
     setsPerSec,
+    proxyCeilingPerSec,
+    bareBatchMs: bareBatch(n),
     registerMs,
   }
+}
+
+/** Median ms of the bare tracker's batch of 1,000 sets over `n` objects (as in the peers' floor). */
+function bareBatch(n: number): number {
+  const enc = new Encoder({ useRecords: false })
+  const source = Array.from({ length: n }, (_, id) => ({ id, count: 0 }))
+  const replica = source.map((x) => ({ ...x }))
+  const dirty: number[] = []
+  const proxies = source.map((item, id) => new Proxy(item, { set: (t, k, v) => ((t as Record<string | symbol, unknown>)[k] = v, dirty.push(id), true) }))
+  const rnd = seededRandom(n + 1)
+  const times: number[] = []
+  for (let b = 0; b < 30; b++) {
+    const idx = Array.from({ length: 1000 }, () => Math.floor(rnd() * n))
+    const t = performance.now()
+    for (let i = 0; i < 1000; i++) (proxies[idx[i] as number] as { count: number }).count = b * 1000 + i
+    const out: number[] = []
+    for (const id of dirty) out.push(id, (source[id] as { count: number }).count)
+    dirty.length = 0
+    const got = enc.decode(enc.encode(out)) as number[]
+    for (let j = 0; j < got.length; j += 2) (replica[got[j] as number] as { count: number }).count = got[j + 1] as number
+    times.push(performance.now() - t)
+  }
+  const sorted = times.slice(5).sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] as number
 }
