@@ -71,6 +71,38 @@ describe('invariant 1 — convergence: arrays', () => {
   })
 })
 
+describe('reading array elements', () => {
+  it('an element read after it moved, was replaced, or the array was reordered is the proxy of what is there now, on both sides', async () => {
+    const c = await startPair()
+    try {
+      const make = (n: number) => ({ n })
+      const root = c.active.register('r', { list: [make(0), make(1), make(2), make(3)] })
+      const mirror = c.standby.register('r', { list: [] as { n: number }[] })
+      await c.active.commit()
+      const ns = (l: { n: number }[]) => Array.from({ length: l.length }, (_, i) => l[i]?.n)
+      for (const l of [root.list, mirror.list]) expect(ns(l)).toEqual([0, 1, 2, 3]) // every index read once
+      const first = root.list[0]
+      expect(root.list[0]).toBe(first) // the same proxy each read
+      root.list.splice(0, 1) // shifts every element
+      root.list.reverse()
+      root.list[1] = make(9)
+      root.list.push(first as { n: number })
+      await c.active.commit()
+      for (const l of [root.list, mirror.list]) {
+        expect(ns(l)).toEqual([3, 9, 1, 0])
+        expect(l[3]).toBe(l[3])
+      }
+      expect(root.list[3]).toBe(first)
+      root.list[3]!.n = 10 // writes through the re-read proxy are tracked
+      await c.active.commit()
+      expect(mirror.list[3]!.n).toBe(10)
+      expect(c.errors).toEqual([])
+    } finally {
+      await c.close()
+    }
+  })
+})
+
 describe('invariant 1 — convergence: collections, dates, typed arrays, classes', () => {
   it('Map: delete then re-add moves the key to the end on both sides', async () => {
     const mirror = await converges({ m: new Map<string, number>([['a', 1], ['b', 2], ['c', 3]]) }, (r) => {

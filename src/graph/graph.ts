@@ -94,6 +94,11 @@ export class Graph {
     return n ? (n.proxy ?? n.getProxy()) : v
   }
 
+  /** The node of a raw tracked object. */
+  nodeFor(raw: object): Node | undefined {
+    return this.nodes.get(raw)
+  }
+
   /** The raw object behind one of this graph's proxies (or the value itself). */
   unwrap(v: unknown): unknown {
     if (typeof v !== 'object' || v === null) return v

@@ -117,10 +117,26 @@ export class ArrayNode extends Node {
   syncedLength = 0
   /** Op log (raw values; encoded at flush) once the batch shifted elements. */
   ops: unknown[] | null = null
+  /**
+   * The node of the object last read at each index (a cache in front of the
+   * graph's WeakMap: reads check that the index still holds that object, so
+   * it never needs invalidating). 8 bytes per element of an array read
+   * through its proxy.
+   */
+  kids: (Node | undefined)[] | null = null
 
   get(t: unknown[], key: string | symbol, receiver: unknown): unknown {
     const v = t[key as unknown as number]
-    if (typeof v === 'object' && v !== null) return this.graph.wrap(v)
+    if (typeof v === 'object' && v !== null) {
+      // The node last read at this index, when it still holds the same object: no WeakMap lookup.
+      const kids = this.kids ?? (this.kids = [])
+      const k = kids[key as unknown as number]
+      if (k !== undefined && k.target === v) return k.proxy ?? k.getProxy()
+      const n = this.type.graph.nodeFor(v)
+      if (n === undefined) return v
+      if (typeof key === 'string') kids[key as unknown as number] = n
+      return n.proxy ?? n.getProxy()
+    }
     if (typeof v === 'function') return ARRAY_MUTATORS.get(key) ?? v
     return v
   }
