@@ -118,10 +118,11 @@ export class ArrayNode extends Node {
   /** Op log (raw values; encoded at flush) once the batch shifted elements. */
   ops: unknown[] | null = null
   /**
-   * The node of the object last read at each index (a cache in front of the
-   * graph's WeakMap: reads check that the index still holds that object, so
-   * it never needs invalidating). 8 bytes per element of an array read
-   * through its proxy.
+   * The node of the object last read at each index, a cache in front of the
+   * graph's WeakMap: 8 bytes per element of an array read through its proxy.
+   * A read checks that the index still holds that object; writes clear their
+   * index and anything that moves elements drops the cache, so it never
+   * keeps a node alive that the array no longer holds.
    */
   kids: (Node | undefined)[] | null = null
 
@@ -187,6 +188,7 @@ export class ArrayNode extends Node {
   }
 
   recordSet(idx: number): void {
+    if (this.kids !== null) this.kids[idx] = undefined
     if (this.id < 0) return
     if (this.ops) {
       const t = this.target as unknown[]
@@ -200,6 +202,7 @@ export class ArrayNode extends Node {
   }
 
   recordLength(oldLen: number, newLen: number): void {
+    this.kids = null
     if (this.id < 0) return
     if (this.ops) this.ops.push(ArrayOp.Length, newLen)
     else if (newLen < oldLen && newLen < this.shrunkTo) this.shrunkTo = newLen
@@ -208,6 +211,7 @@ export class ArrayNode extends Node {
 
   /** Splices raw values in and records it: as index sets when nothing shifts, else as a splice op. */
   insert(start: number, deleteCount: number, raws: unknown[]): unknown[] {
+    this.kids = null
     const t = this.target as unknown[]
     const tail = start + deleteCount === t.length
     if (raws.length === deleteCount || (tail && !this.ops)) {
@@ -329,6 +333,7 @@ export class ArrayNode extends Node {
   }
 
   fill(p: Cell[]): void {
+    this.kids = null
     const t = this.target as unknown[]
     const g = this.graph
     t.length = p.length
@@ -341,6 +346,7 @@ export class ArrayNode extends Node {
   }
 
   applyChange(a: unknown[]): void {
+    this.kids = null
     const t = this.target as unknown[]
     const g = this.graph
     for (let i = 0; i < a.length; ) {
@@ -367,6 +373,7 @@ export class ArrayNode extends Node {
   }
 
   clear(): void {
+    this.kids = null
     ;(this.target as unknown[]).length = 0
   }
 }
