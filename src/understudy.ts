@@ -105,7 +105,13 @@ export interface UnderstudyEvents {
 export interface Leak {
   /** Its id in the replication table (the same on every node). */
   id: number
-  /** Where it was last reachable from, e.g. `(detached, was app.todos[3])`. */
+  /**
+   * Where it was last reachable from, e.g. `(detached, was app.todos[3])`: the
+   * holder and key that dropped it (or an object that was dropped, and the
+   * path inside it). The active knows this; a standby applies changes
+   * without seeing them dropped, so it names only replaced roots and reports
+   * the rest as `(detached object)`.
+   */
   path: string
   /** `object`, `array`, `Map`, `Set`, `Date`, a typed array's or a class's name… */
   kind: string
