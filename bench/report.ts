@@ -12,8 +12,8 @@ import type { ScaleFigures } from './scale.js'
 const CHILD = new URL('./child.ts', import.meta.url).pathname
 /** A single run longer than this is stopped and reported as such. */
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT_MS ?? 120_000)
-/** After this much time on one peer and workload, fewer than ROUNDS runs are reported (at least one). */
-const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? 90_000)
+/** After this much time on one peer and workload, fewer than ROUNDS runs are reported (at least one). No limit unless set: every peer that finishes a run gets ROUNDS of them. */
+const BUDGET_MS = Number(process.env.BENCH_BUDGET_MS ?? Number.POSITIVE_INFINITY)
 
 type RunResult = Measured | { na: string } | { timeout: number } | { error: string }
 
@@ -120,6 +120,7 @@ export async function runScale(sizes: number[], log: (line: string) => void = ()
     out.push({
       objects: n,
       batchMs: pick((s) => s.batchMs),
+      coldBatchMs: pick((s) => s.coldBatchMs),
       activeBytesPerObject: pick((s) => s.activeBytesPerObject),
       standbyBytesPerObject: pick((s) => s.standbyBytesPerObject),
       setsPerSec: pick((s) => s.setsPerSec),
@@ -162,11 +163,11 @@ export function peerTables(rows: PeerRow[]): string[] {
 export function scaleTable(scale: ScaleFigures[]): string[] {
   if (!scale.length) return []
   return [
-    '| objects | one batch of 1,000 sets, ms (median) | bare tracker, same batch, ms | active: tracking bytes per object | standby: bytes per object (data included) | tracked sets/s | empty-trap Proxy sets/s | register ms |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| objects | one batch of 1,000 sets, ms (median) | the same batches on first touch, ms | bare tracker, same batch, ms | active: tracking bytes per object | standby: bytes per object (data included) | tracked sets/s | empty-trap Proxy sets/s | register ms |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...scale.map(
       (s) =>
-        `| ${s.objects.toLocaleString()} | ${s.batchMs.toFixed(2)} | ${s.bareBatchMs.toFixed(2)} | ${Math.round(s.activeBytesPerObject)} | ${Math.round(s.standbyBytesPerObject)} | ${Math.round(s.setsPerSec).toLocaleString()} | ${Math.round(s.proxyCeilingPerSec).toLocaleString()} | ${Math.round(s.registerMs)} |`,
+        `| ${s.objects.toLocaleString()} | ${s.batchMs.toFixed(2)} | ${s.coldBatchMs.toFixed(2)} | ${s.bareBatchMs.toFixed(2)} | ${Math.round(s.activeBytesPerObject)} | ${Math.round(s.standbyBytesPerObject)} | ${Math.round(s.setsPerSec).toLocaleString()} | ${Math.round(s.proxyCeilingPerSec).toLocaleString()} | ${Math.round(s.registerMs)} |`,
     ),
     '',
   ]
@@ -202,7 +203,7 @@ export function targets(rows: PeerRow[], scale: ScaleFigures[]): Report['targets
   if (big && small && big !== small)
     out.push({
       target: `delta cost growth ${small.objects.toLocaleString()} → ${big.objects.toLocaleString()} objects ≤ 2×`,
-      measured: `${(big.batchMs / small.batchMs).toFixed(2)}× (the bare tracker: ${(big.bareBatchMs / small.bareBatchMs).toFixed(2)}×)`,
+      measured: `${(big.batchMs / small.batchMs).toFixed(2)}× (the bare tracker: ${(big.bareBatchMs / small.bareBatchMs).toFixed(2)}×; on first touch, when each write also makes the object's proxy: ${(big.coldBatchMs / small.coldBatchMs).toFixed(2)}×)`,
       met: big.batchMs / small.batchMs <= 2,
     })
   const sized = scale.filter((s) => s.objects >= 10_000)
