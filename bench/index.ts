@@ -44,7 +44,7 @@ print('')
 let rows: PeerRow[] = []
 let scale: ScaleFigures[] = []
 if (want('peers')) {
-  progress(`peers: ${ROUNDS} processes per peer and workload (slow peers get fewer; see [runs])`)
+  progress(`peers: ${ROUNDS} rounds, each running every peer on the workload in its own process`)
   rows = await runPeers(ROUNDS, workloads.length ? workloads : undefined, progress)
   print('## Side by side\n')
   print('Each peer is driven through its idiomatic API on the same seeded operations; every run checks that the replica equals the source. Time covers mutating, producing the payload and applying it on the replica. Heap per object: the heap the setup (source and replica) took, after GC, per object of the source.\n')

@@ -178,14 +178,25 @@ export function targets(rows: PeerRow[], scale: ScaleFigures[]): Report['targets
   const out: Report['targets'] = []
   const BARE = 'bare tracker + cbor-x'
   const paired = (a: string, b: string) => pairedRatio(rows, a, b, 'a')
+  const medianMs = (peer: string) => {
+    const r = rows.find((x) => x.peer === peer && x.workload === 'a')
+    return r?.runs.length ? median(r.runs.map((x) => x.ms)) : undefined
+  }
+  // The paired ratio decides; the ratio of the medians is shown beside it (this machine's spells make them differ).
+  const both = (a: string, b: string, r: number) => {
+    const ma = medianMs(a)
+    const mb = medianMs(b)
+    return `${r.toFixed(2)}× paired${ma && mb ? ` (${(ma / mb).toFixed(2)}× of the medians)` : ''}`
+  }
   const vsBare = paired('understudy', BARE)
-  if (vsBare) out.push({ target: 'workload (a) ≤ 1.5× the bare tracker’s time', measured: `${vsBare.toFixed(2)}× through \`root.items[i]\``, met: vsBare <= 1.5 })
-  const heldVsBare = paired('understudy, held item proxies', BARE)
+  if (vsBare) out.push({ target: 'workload (a) ≤ 1.5× the bare tracker’s time', measured: `${both('understudy', BARE, vsBare)}, through \`root.items[i]\``, met: vsBare <= 1.5 })
+  const HELD = 'understudy, held item proxies'
+  const heldVsBare = paired(HELD, BARE)
   if (heldVsBare)
-    out.push({ target: 'the same, with the bare tracker’s access pattern (item proxies held)', measured: `${heldVsBare.toFixed(2)}×`, met: heldVsBare <= 1.5 })
+    out.push({ target: 'the same, with the bare tracker’s access pattern (item proxies held)', measured: both(HELD, BARE, heldVsBare), met: heldVsBare <= 1.5 })
   for (const [peer, k] of [['valtio', 4.5], ['yjs', 9]] as const) {
     const ratio = paired(peer, 'understudy')
-    if (ratio) out.push({ target: `workload (a) ≥ ${k}× faster than ${peer}`, measured: `${ratio.toFixed(2)}×`, met: ratio >= k })
+    if (ratio) out.push({ target: `workload (a) ≥ ${k}× faster than ${peer}`, measured: both(peer, 'understudy', ratio), met: ratio >= k })
   }
   const ob = bytes('understudy', 'a')
   const bb = bytes('bare tracker + cbor-x', 'a')
