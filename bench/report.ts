@@ -142,7 +142,7 @@ export function peerTables(rows: PeerRow[]): string[] {
     const oursMs = ours?.runs.length ? median(ours.runs.map((r) => r.ms)) : undefined
     const oursBytes = ours?.runs[0]?.bytes
     md.push(`### ${WORKLOADS[w]}`, '')
-    md.push('| peer | total ms, median (min–max) [runs] | time ÷ understudy | payload bytes | payload ÷ understudy | heap per object (B) |', '| --- | --- | --- | --- | --- | --- |')
+    md.push('| peer | total ms, median (min–max) [runs] | time ÷ understudy | payload bytes | payload ÷ understudy | heap per object, B, median (min–max) |', '| --- | --- | --- | --- | --- | --- |')
     for (const r of here) {
       if (!r.runs.length) {
         md.push(`| ${r.peer} | ${r.note ?? 'no run'} | | | | |`)
@@ -152,12 +152,17 @@ export function peerTables(rows: PeerRow[]): string[] {
       const m = median(ms)
       const bytes = r.runs[0]?.bytes as number
       md.push(
-        `| ${r.peer} | ${fmt(m)} (${fmt(Math.min(...ms))}–${fmt(Math.max(...ms))}) [${r.runs.length}] | ${oursMs ? (m / oursMs).toFixed(2) : '–'} | ${bytes.toLocaleString()} | ${oursBytes ? (bytes / oursBytes).toFixed(2) : '–'} | ${Math.round(median(r.runs.map((x) => x.heapPerObject)))} |`,
+        `| ${r.peer} | ${fmt(m)} (${fmt(Math.min(...ms))}–${fmt(Math.max(...ms))}) [${r.runs.length}] | ${oursMs ? (m / oursMs).toFixed(2) : '–'} | ${bytes.toLocaleString()} | ${oursBytes ? (bytes / oursBytes).toFixed(2) : '–'} | ${heapSpan(r.runs.map((x) => x.heapPerObject))} |`,
       )
     }
     md.push('')
   }
   return md
+}
+
+function heapSpan(xs: number[]): string {
+  const r = (x: number) => Math.round(x).toLocaleString()
+  return `${r(median(xs))} (${r(Math.min(...xs))}–${r(Math.max(...xs))})`
 }
 
 export function scaleTable(scale: ScaleFigures[]): string[] {
