@@ -108,9 +108,9 @@ export interface Leak {
   /**
    * Where it was last reachable from, e.g. `(detached, was app.todos[3])`: the
    * holder and key that dropped it (or an object that was dropped, and the
-   * path inside it). The active knows this; a standby applies changes
-   * without seeing them dropped, so it names only replaced roots and reports
-   * the rest as `(detached object)`.
+   * path inside it). A standby records the drops it applies, so it reports
+   * the same paths (an object moved and dropped within one batch may show
+   * where it was before the move).
    */
   path: string
   /** `object`, `array`, `Map`, `Set`, `Date`, a typed array's or a class's name… */

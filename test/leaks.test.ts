@@ -22,8 +22,9 @@ describe('leak detection', () => {
     expect(leaks.map((l) => l.path).sort()).toEqual(['(detached, was app.items[0])', '(detached, was app.items[0].detail)', '(detached, was app.items[0].detail.notes)'])
     expect(leaks.map((l) => l.kind).sort()).toEqual(['array', 'object', 'object'])
     for (const l of leaks) expect(l.bytes).toBeGreaterThan(0)
-    // The standby holds the same unreachable objects, under the same ids.
+    // The standby holds the same unreachable objects, under the same ids and paths.
     expect(c.standby.leaks().map((l) => l.id).sort()).toEqual(leaks.map((l) => l.id).sort())
+    expect(c.standby.leaks().map((l) => l.path).sort()).toEqual(leaks.map((l) => l.path).sort())
     const before = c.active.stats().objects
     await c.active.collect()
     expect(c.active.leaks()).toEqual([])
@@ -71,19 +72,25 @@ describe('leak detection', () => {
     expect(c.active.leaks()).toEqual([])
     root.box = undefined // the box goes, and x with it
     await c.active.commit()
-    expect(c.active.leaks().map((l) => l.path).sort()).toEqual(['(detached, was app.box)', '(detached, was app.box.list)', '(detached, was app.box.list[0])', '(detached, was app.box.list[0].detail)'])
+    const paths = ['(detached, was app.box)', '(detached, was app.box.list)', '(detached, was app.box.list[0])', '(detached, was app.box.list[0].detail)']
+    expect(c.active.leaks().map((l) => l.path).sort()).toEqual(paths)
+    // The standby records the drops it applies: the same paths.
+    expect(c.standby.leaks().map((l) => l.path).sort()).toEqual(paths)
     await c.close()
   })
 
   it('objects dropped from a Map, a Set or by shortening an array are reported where they were held', async () => {
     const c = await startPair()
-    const root = c.active.register('app', { m: new Map([['k', { v: 1 }]]), s: new Set([{ v: 2 }]), list: [{ v: 3 }, { v: 4 }] })
+    const root = c.active.register('app', { m: new Map([['k', { v: 1 }]]), s: new Set([{ v: 2 }, { v: 5 }]), t: new Set([{ v: 6 }]), list: [{ v: 3 }, { v: 4 }] })
     await c.active.commit()
     root.m.delete('k')
-    root.s.clear()
+    root.s.delete([...root.s][0] as { v: number })
+    root.t.clear()
     root.list.length = 1
     await c.active.commit()
-    expect(c.active.leaks().map((l) => l.path).sort()).toEqual(['(detached, was app.list[1])', '(detached, was app.m.get("k"))', '(detached, was app.s{member {…}})'])
+    const paths = ['(detached, was app.list[1])', '(detached, was app.m.get("k"))', '(detached, was app.s{member {…}})', '(detached, was app.t{member {…}})']
+    expect(c.active.leaks().map((l) => l.path).sort()).toEqual(paths)
+    expect(c.standby.leaks().map((l) => l.path).sort()).toEqual(paths)
     await c.close()
   })
 

@@ -163,8 +163,10 @@ export class Graph {
    * `(detached, was app.todos[3].owner)`. An object that lost a reference
    * since the last sweep remembers the holder and step it lost (see
    * {@link Graph.dropped}); objects inside it are placed from there, and a
-   * replaced root by its name. What cannot be placed (a node only a standby
-   * applied, or past the memory cap) is `(detached object)`.
+   * replaced root by its name. A standby records the drops it applies the
+   * same way (in the order the changes arrive, so a move within one batch can
+   * leave it a step behind). What cannot be placed (past the memory cap, or
+   * dropped by a write that bypassed the proxies) is `(detached object)`.
    */
   detachedPaths(nodes: readonly Node[], extra: readonly PathStep[] = [], via = this.reach()): string[] {
     const placed = new Map<Node, [string, PathStep[]]>()
@@ -547,7 +549,12 @@ export class Graph {
   /** The value a validated cell stands for. Holes come back as undefined (callers test for them first). */
   resolve(c: Cell): unknown {
     if (!Array.isArray(c)) return c
-    if (c.length === 1) return ((this.incoming?.get(c[0]) ?? this.byId.get(c[0])) as Node).target
+    if (c.length === 1) {
+      const n = (this.incoming?.get(c[0]) ?? this.byId.get(c[0])) as Node
+      // Stored again: where it was dropped before no longer says where it is.
+      if (this.lastHeld.size !== 0) this.lastHeld.delete(n)
+      return n.target
+    }
     return c.length === 2 ? -0 : undefined
   }
 
@@ -608,6 +615,8 @@ export class Graph {
       this.byId.delete(id)
       n.id = -1
     }
+    // The active swept: what it did not free is reachable, so the drop records have done their work.
+    if (freed.length) this.lastHeld.clear()
     return { roots: this.bindRoots(roots) }
   }
 
@@ -615,6 +624,7 @@ export class Graph {
   applySnapshot(body: SnapshotBody): Applied {
     const [roots, records] = body
     const plan = this.plan(records, roots, true)
+    this.lastHeld.clear()
     const keep = new Set(plan.keys())
     try {
       this.execute(plan, records)

@@ -354,17 +354,29 @@ export class ArrayNode extends Node {
       if (op === ArrayOp.Set) {
         const idx = a[i + 1] as number
         const c = a[i + 2] as Cell
+        const old = t[idx]
         if (Array.isArray(c) && c.length === 0) delete t[idx]
         else t[idx] = g.resolve(c)
+        if (isObject(old) && t[idx] !== old) g.dropped(old, this, idx)
         i += 3
       } else if (op === ArrayOp.Length) {
-        t.length = a[i + 1] as number
+        const to = a[i + 1] as number
+        for (let k = to; k < t.length; k++) {
+          const old = t[k]
+          if (isObject(old)) g.dropped(old, this, k)
+        }
+        t.length = to
         i += 2
       } else {
+        const start = a[i + 1] as number
         const n = a[i + 3] as number
         const vals = new Array<unknown>(n)
         for (let k = 0; k < n; k++) vals[k] = g.resolve(a[i + 4 + k] as Cell)
-        spliceInto(t, a[i + 1] as number, a[i + 2] as number, vals)
+        const removed = spliceInto(t, start, a[i + 2] as number, vals)
+        for (let k = 0; k < removed.length; k++) {
+          const old = removed[k]
+          if (isObject(old)) g.dropped(old, this, start + k)
+        }
         i += 4 + n
       }
     }

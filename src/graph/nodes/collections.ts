@@ -127,8 +127,8 @@ const MAP_METHODS = new Map<string | symbol, unknown>([
     const t = n.target as Map<unknown, unknown>
     if (!t.size) return
     for (const [k, v] of t) {
-      if (isObject(v)) n.graph.dropped(v, n, { mapKey: n.graph.wrap(k) })
-      if (isObject(k)) n.graph.dropped(k, n, { mapKey: n.graph.wrap(k) })
+      if (isObject(v)) n.graph.dropped(v, n, { mapKey: k })
+      if (isObject(k)) n.graph.dropped(k, n, { mapKey: k })
     }
     t.clear()
     n.markReset()
@@ -209,20 +209,43 @@ export class MapNode extends CollectionNode {
   }
 
   applyChange(p: unknown[]): void {
-    if (p[0] === 1) return this.fill(p.slice(1) as Cell[])
     const t = this.target as Map<unknown, unknown>
     const g = this.graph
+    const drop = (k: unknown, gone: boolean): void => {
+      const old = t.get(k)
+      if (isObject(old)) g.dropped(old, this, { mapKey: k })
+      if (gone && isObject(k)) g.dropped(k, this, { mapKey: k })
+    }
+    if (p[0] === 1) {
+      for (const k of t.keys()) drop(k, true)
+      return this.fill(p.slice(1) as Cell[])
+    }
     if (p[0] === 2) {
       const n = p[1] as number
-      for (let i = 2; i < 2 + n; i++) t.delete(g.resolve(p[i] as Cell))
-      for (let i = 2 + n; i < p.length; i += 2) t.set(g.resolve(p[i] as Cell), g.resolve(p[i + 1] as Cell))
+      for (let i = 2; i < 2 + n; i++) {
+        const k = g.resolve(p[i] as Cell)
+        drop(k, true)
+        t.delete(k)
+      }
+      for (let i = 2 + n; i < p.length; i += 2) {
+        const k = g.resolve(p[i] as Cell)
+        const v = g.resolve(p[i + 1] as Cell)
+        if (t.get(k) !== v) drop(k, false)
+        t.set(k, v)
+      }
       return
     }
     for (let i = 1; i < p.length; i += 2) {
       const k = g.resolve(p[i] as Cell)
       const c = p[i + 1] as Cell
-      if (Array.isArray(c) && c.length === 0) t.delete(k)
-      else t.set(k, g.resolve(c))
+      if (Array.isArray(c) && c.length === 0) {
+        drop(k, true)
+        t.delete(k)
+      } else {
+        const v = g.resolve(c)
+        if (t.get(k) !== v) drop(k, false)
+        t.set(k, v)
+      }
     }
   }
 
@@ -263,7 +286,7 @@ const SET_METHODS = new Map<string | symbol, unknown>([
     n.graph.guardWrite(n, 'clear', true)
     const t = n.target as Set<unknown>
     if (!t.size) return
-    for (const v of t) if (isObject(v)) n.graph.dropped(v, n, { setMember: n.graph.wrap(v) })
+    for (const v of t) if (isObject(v)) n.graph.dropped(v, n, { setMember: v })
     t.clear()
     n.markReset()
   }],
@@ -340,18 +363,25 @@ export class SetNode extends CollectionNode {
   }
 
   applyChange(p: unknown[]): void {
-    if (p[0] === 1) return this.fill(p.slice(1) as Cell[])
     const t = this.target as Set<unknown>
+    const g = this.graph
+    const remove = (v: unknown): void => {
+      if (t.delete(v) && isObject(v)) g.dropped(v, this, { setMember: v })
+    }
+    if (p[0] === 1) {
+      for (const v of t) if (isObject(v)) g.dropped(v, this, { setMember: v })
+      return this.fill(p.slice(1) as Cell[])
+    }
     if (p[0] === 2) {
       const n = p[1] as number
-      for (let i = 2; i < 2 + n; i++) t.delete(this.graph.resolve(p[i] as Cell))
-      for (let i = 2 + n; i < p.length; i++) t.add(this.graph.resolve(p[i] as Cell))
+      for (let i = 2; i < 2 + n; i++) remove(g.resolve(p[i] as Cell))
+      for (let i = 2 + n; i < p.length; i++) t.add(g.resolve(p[i] as Cell))
       return
     }
     for (let i = 1; i < p.length; i += 2) {
-      const v = this.graph.resolve(p[i] as Cell)
+      const v = g.resolve(p[i] as Cell)
       if (p[i + 1] === 1) t.add(v)
-      else t.delete(v)
+      else remove(v)
     }
   }
 

@@ -114,12 +114,21 @@ export class ObjectNode extends Node {
   applyChange(p: unknown[]): void {
     const t = this.target as Record<string, unknown>
     const g = this.graph
+    const cls = this.kind === Kind.Class
     for (let i = 0; i < p.length; i += 2) {
       const k = p[i] as string
       const c = p[i + 1] as Cell
-      if (Array.isArray(c) && c.length === 0) delete t[k]
-      else if (this.kind === Kind.Class || k === '__proto__') defineData(t, k, g.resolve(c))
-      else t[k] = g.resolve(c)
+      // A class's prototype may have a getter under this key: read own properties only (plain prototypes have no getters to run).
+      const old = !cls || hasOwn.call(t, k) ? t[k] : undefined
+      if (Array.isArray(c) && c.length === 0) {
+        delete t[k]
+        if (isObject(old)) g.dropped(old, this, k)
+        continue
+      }
+      const v = g.resolve(c)
+      if (cls || k === '__proto__') defineData(t, k, v)
+      else t[k] = v
+      if (isObject(old) && old !== v) g.dropped(old, this, k)
     }
   }
 
