@@ -72,15 +72,19 @@ export class Graph {
 
   constructor(readonly scheduleFlush: () => void) {}
 
-  private readonly types = new Map<string, NodeType>()
+  /** Node types by kind, for the kinds without a tag (looked up once per attached object: no key to build). */
+  private readonly untagged: NodeType[] = []
+  /** Node types of the tagged kinds (typed arrays, registered classes), by `kind:tag`. */
+  private readonly tagged = new Map<string, NodeType>()
 
   /** The shared {@link NodeType} for nodes of `kind` (and `tag`) in this graph. */
   typeOf(kind: Kind, tag: string | undefined): NodeType {
-    const key = tag === undefined ? String(kind) : `${kind}:${tag}`
-    let t = this.types.get(key)
+    if (tag === undefined) return (this.untagged[kind] ??= { graph: this, kind, tag })
+    const key = `${kind}:${tag}`
+    let t = this.tagged.get(key)
     if (!t) {
       t = { graph: this, kind, tag }
-      this.types.set(key, t)
+      this.tagged.set(key, t)
     }
     return t
   }
@@ -208,11 +212,12 @@ export class Graph {
   }
 
   /**
-   * Notes that `holder` no longer holds the object `old` at `step` (an
-   * overwrite or a delete): it counts toward the next sweep, and the object
-   * remembers where it was until then, for leak reports.
+   * Notes that `holder` no longer holds `old` at `step` (an overwrite or a
+   * delete). Primitives are ignored; an object counts toward the next sweep
+   * and remembers where it was until then, for leak reports.
    */
-  dropped(old: object, holder: Node, step: PathStep): void {
+  dropped(old: unknown, holder: Node, step: PathStep): void {
+    if (typeof old !== 'object' || old === null) return
     this.removedRefs++
     const n = this.nodes.get(old)
     if (n !== undefined && n.id >= 0 && this.lastHeld.size < MAX_HELD) this.lastHeld.set(n, [holder, step])

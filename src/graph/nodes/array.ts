@@ -1,6 +1,6 @@
 /** Arrays, including arrays of shared references. */
 import { ProtocolError } from '../../errors.js'
-import { MAX_ARRAY_LENGTH, Node, at, checkArray, fail, isObject, nodeOf, toIndex, type Where } from './base.js'
+import { MAX_ARRAY_LENGTH, Node, at, checkArray, fail, nodeOf, toIndex, type Where } from './base.js'
 import { ArrayOp, HOLE, type Cell } from '../wire.js'
 
 /** Marks "no value here" inside recorded array ops (a delete). */
@@ -34,7 +34,7 @@ const ARRAY_MUTATORS = new Map<string | symbol, (...args: never[]) => unknown>(
       if (!t.length) return undefined
       const v = t.pop()
       n.recordLength(t.length + 1, t.length)
-      if (isObject(v)) n.graph.dropped(v, n, t.length)
+      n.graph.dropped(v, n, t.length)
       return n.graph.wrap(v)
     },
     shift(this: unknown[]): unknown {
@@ -54,11 +54,8 @@ const ARRAY_MUTATORS = new Map<string | symbol, (...args: never[]) => unknown>(
       const dc = args.length === 0 ? 0 : args.length === 1 ? len - start : Math.min(Math.max(toInt(args[1], 0), 0), len - start)
       const raws = g.prepareAll(args.slice(2), n, start)
       const removed = n.insert(start, dc, raws)
-      for (let i = 0; i < removed.length; i++) {
-        const r = removed[i]
-        if (isObject(r)) g.dropped(r, n, start + i)
-        removed[i] = g.wrap(removed[i])
-      }
+      n.droppedAll(removed, start)
+      for (let i = 0; i < removed.length; i++) removed[i] = g.wrap(removed[i])
       return removed
     },
     sort(this: unknown[], compare?: (a: unknown, b: unknown) => number): unknown[] {
@@ -83,10 +80,7 @@ const ARRAY_MUTATORS = new Map<string | symbol, (...args: never[]) => unknown>(
       const s = clampIndex(toInt(start, 0), t.length)
       const e = clampIndex(toInt(end, t.length), t.length)
       const raw = n.graph.prepare(value, n, s)
-      for (let i = s; i < e; i++) {
-        const old = t[i]
-        if (isObject(old)) n.graph.dropped(old, n, i)
-      }
+      n.droppedAll(t, s, s, e)
       t.fill(raw, s, e)
       n.recordRange(s, e)
       return this
@@ -153,7 +147,7 @@ export class ArrayNode extends Node {
       if (had && Object.is(old, raw)) return true
       t[idx] = raw
       this.recordSet(idx)
-      if (isObject(old)) g.dropped(old, this, idx)
+      g.dropped(old, this, idx)
       return true
     }
     if (key === 'length') {
@@ -161,10 +155,7 @@ export class ArrayNode extends Node {
       const to = Number(value)
       const cut = to >= 0 && to < oldLen ? t.slice(to) : undefined
       t.length = value as number
-      if (cut) for (let i = 0; i < cut.length; i++) {
-        const old = cut[i]
-        if (isObject(old)) g.dropped(old, this, to + i)
-      }
+      if (cut) this.droppedAll(cut, to)
       if (t.length !== oldLen) this.recordLength(oldLen, t.length)
       return true
     }
@@ -178,7 +169,7 @@ export class ArrayNode extends Node {
     const old = t[idx]
     delete t[idx]
     this.recordSet(idx)
-    if (isObject(old)) this.graph.dropped(old, this, idx)
+    this.graph.dropped(old, this, idx)
     return true
   }
 
@@ -195,6 +186,11 @@ export class ArrayNode extends Node {
       this.ops.push(ArrayOp.Set, idx, idx in t ? t[idx] : ABSENT)
     } else (this.dirtyIdx ??= new Set()).add(idx)
     this.touch()
+  }
+
+  /** {@link Graph.dropped} for `values[from..to)`, which stood at indices `at`, `at + 1`, … of this array. */
+  droppedAll(values: readonly unknown[], at: number, from = 0, to = values.length): void {
+    for (let i = from; i < to; i++) this.graph.dropped(values[i], this, at + i - from)
   }
 
   recordRange(from: number, to: number): void {
@@ -357,14 +353,11 @@ export class ArrayNode extends Node {
         const old = t[idx]
         if (Array.isArray(c) && c.length === 0) delete t[idx]
         else t[idx] = g.resolve(c)
-        if (isObject(old) && t[idx] !== old) g.dropped(old, this, idx)
+        if (t[idx] !== old) g.dropped(old, this, idx)
         i += 3
       } else if (op === ArrayOp.Length) {
         const to = a[i + 1] as number
-        for (let k = to; k < t.length; k++) {
-          const old = t[k]
-          if (isObject(old)) g.dropped(old, this, k)
-        }
+        this.droppedAll(t, to, to, t.length)
         t.length = to
         i += 2
       } else {
@@ -372,11 +365,7 @@ export class ArrayNode extends Node {
         const n = a[i + 3] as number
         const vals = new Array<unknown>(n)
         for (let k = 0; k < n; k++) vals[k] = g.resolve(a[i + 4 + k] as Cell)
-        const removed = spliceInto(t, start, a[i + 2] as number, vals)
-        for (let k = 0; k < removed.length; k++) {
-          const old = removed[k]
-          if (isObject(old)) g.dropped(old, this, start + k)
-        }
+        this.droppedAll(spliceInto(t, start, a[i + 2] as number, vals), start)
         i += 4 + n
       }
     }

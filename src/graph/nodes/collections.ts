@@ -104,7 +104,7 @@ const MAP_METHODS = new Map<string | symbol, unknown>([
     t.set(rk, rv)
     if (had) n.markKey(rk)
     else n.markInserted(rk)
-    if (isObject(old)) g.dropped(old, n, { mapKey: k })
+    if (isObject(old)) g.dropped(old, n, { mapKey: k }) // the guard saves building the step for a primitive
     return this
   }],
   ['delete', function (this: unknown, k: unknown) {
@@ -114,11 +114,9 @@ const MAP_METHODS = new Map<string | symbol, unknown>([
     const t = n.target as Map<unknown, unknown>
     const rk = g.unwrap(k)
     if (!t.has(rk)) return false
-    const old = t.get(rk)
+    n.droppedEntry(rk, true)
     t.delete(rk)
     n.markDeleted(rk)
-    if (isObject(old)) g.dropped(old, n, { mapKey: k })
-    if (isObject(rk)) g.dropped(rk, n, { mapKey: k })
     return true
   }],
   ['clear', function (this: unknown) {
@@ -126,10 +124,7 @@ const MAP_METHODS = new Map<string | symbol, unknown>([
     n.graph.guardWrite(n, 'clear', true)
     const t = n.target as Map<unknown, unknown>
     if (!t.size) return
-    for (const [k, v] of t) {
-      if (isObject(v)) n.graph.dropped(v, n, { mapKey: k })
-      if (isObject(k)) n.graph.dropped(k, n, { mapKey: k })
-    }
+    n.droppedAll()
     t.clear()
     n.markReset()
   }],
@@ -156,6 +151,22 @@ MAP_METHODS.set(Symbol.iterator, MAP_METHODS.get('entries'))
 export class MapNode extends CollectionNode {
   protected methods(): Map<string | symbol, unknown> {
     return MAP_METHODS
+  }
+
+  /**
+   * {@link Graph.dropped} for the value at `k` and, when the entry goes, for
+   * the key. Call before the Map changes. (Primitives are skipped here, not
+   * there, so no path step is built for them.)
+   */
+  droppedEntry(k: unknown, keyGone: boolean): void {
+    const old = (this.target as Map<unknown, unknown>).get(k)
+    if (isObject(old)) this.graph.dropped(old, this, { mapKey: k })
+    if (keyGone && isObject(k)) this.graph.dropped(k, this, { mapKey: k })
+  }
+
+  /** {@link Graph.dropped} for every key and value (before a clear or a reset). */
+  droppedAll(): void {
+    for (const k of (this.target as Map<unknown, unknown>).keys()) this.droppedEntry(k, true)
   }
 
   encodeFull(): Cell[] {
@@ -211,26 +222,21 @@ export class MapNode extends CollectionNode {
   applyChange(p: unknown[]): void {
     const t = this.target as Map<unknown, unknown>
     const g = this.graph
-    const drop = (k: unknown, gone: boolean): void => {
-      const old = t.get(k)
-      if (isObject(old)) g.dropped(old, this, { mapKey: k })
-      if (gone && isObject(k)) g.dropped(k, this, { mapKey: k })
-    }
     if (p[0] === 1) {
-      for (const k of t.keys()) drop(k, true)
+      this.droppedAll()
       return this.fill(p.slice(1) as Cell[])
     }
     if (p[0] === 2) {
       const n = p[1] as number
       for (let i = 2; i < 2 + n; i++) {
         const k = g.resolve(p[i] as Cell)
-        drop(k, true)
+        this.droppedEntry(k, true)
         t.delete(k)
       }
       for (let i = 2 + n; i < p.length; i += 2) {
         const k = g.resolve(p[i] as Cell)
         const v = g.resolve(p[i + 1] as Cell)
-        if (t.get(k) !== v) drop(k, false)
+        if (t.get(k) !== v) this.droppedEntry(k, false)
         t.set(k, v)
       }
       return
@@ -239,11 +245,11 @@ export class MapNode extends CollectionNode {
       const k = g.resolve(p[i] as Cell)
       const c = p[i + 1] as Cell
       if (Array.isArray(c) && c.length === 0) {
-        drop(k, true)
+        this.droppedEntry(k, true)
         t.delete(k)
       } else {
         const v = g.resolve(c)
-        if (t.get(k) !== v) drop(k, false)
+        if (t.get(k) !== v) this.droppedEntry(k, false)
         t.set(k, v)
       }
     }
@@ -286,7 +292,7 @@ const SET_METHODS = new Map<string | symbol, unknown>([
     n.graph.guardWrite(n, 'clear', true)
     const t = n.target as Set<unknown>
     if (!t.size) return
-    for (const v of t) if (isObject(v)) n.graph.dropped(v, n, { setMember: v })
+    n.droppedAll()
     t.clear()
     n.markReset()
   }],
@@ -313,6 +319,11 @@ SET_METHODS.set(Symbol.iterator, SET_METHODS.get('values'))
 export class SetNode extends CollectionNode {
   protected methods(): Map<string | symbol, unknown> {
     return SET_METHODS
+  }
+
+  /** {@link Graph.dropped} for every member (before a clear or a reset). */
+  droppedAll(): void {
+    for (const v of this.target as Set<unknown>) if (isObject(v)) this.graph.dropped(v, this, { setMember: v })
   }
 
   encodeFull(): Cell[] {
@@ -369,7 +380,7 @@ export class SetNode extends CollectionNode {
       if (t.delete(v) && isObject(v)) g.dropped(v, this, { setMember: v })
     }
     if (p[0] === 1) {
-      for (const v of t) if (isObject(v)) g.dropped(v, this, { setMember: v })
+      this.droppedAll()
       return this.fill(p.slice(1) as Cell[])
     }
     if (p[0] === 2) {

@@ -1,5 +1,5 @@
 /** Plain objects, null-prototype objects and registered class instances. */
-import { Node, at, checkArray, fail, hasOwn, isObject, type Where } from './base.js'
+import { Node, at, checkArray, fail, hasOwn, type Where } from './base.js'
 import { HOLE, Kind, type Cell } from '../wire.js'
 
 export class ObjectNode extends Node {
@@ -43,7 +43,7 @@ export class ObjectNode extends Node {
     if (this.kind === Kind.Class || key === '__proto__') defineData(t, key, raw)
     else t[key] = raw
     this.markKey(key)
-    if (isObject(old)) g.dropped(old, this, key)
+    g.dropped(old, this, key)
     return true
   }
 
@@ -53,7 +53,7 @@ export class ObjectNode extends Node {
     const old = t[key]
     if (!delete t[key]) return false
     this.markKey(key)
-    if (isObject(old)) this.graph.dropped(old, this, key)
+    this.graph.dropped(old, this, key)
     return true
   }
 
@@ -122,13 +122,13 @@ export class ObjectNode extends Node {
       const old = !cls || hasOwn.call(t, k) ? t[k] : undefined
       if (Array.isArray(c) && c.length === 0) {
         delete t[k]
-        if (isObject(old)) g.dropped(old, this, k)
+        g.dropped(old, this, k)
         continue
       }
       const v = g.resolve(c)
       if (cls || k === '__proto__') defineData(t, k, v)
       else t[k] = v
-      if (isObject(old) && old !== v) g.dropped(old, this, k)
+      if (old !== v) g.dropped(old, this, k)
     }
   }
 
