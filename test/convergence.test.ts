@@ -3,23 +3,17 @@ import { describe, expect, it } from 'vitest'
 import { Understudy, seededRandom, VirtualClock } from 'understudy-ha'
 import { MemoryNetwork } from 'understudy-ha/adapters/memory'
 import { expectIsomorphic } from './support/isomorphic.js'
-import { applyOp, initialGraph, opArb, Point, reachable, type Op } from './support/ops.js'
-import { settle, startPair } from './support/pair.js'
+import { applyOp, initialGraph, opArb, Point, reachable, replay } from './support/ops.js'
+import { settle, startGraphPair, startPair } from './support/pair.js'
 
 const RUNS = Number(process.env.CONVERGENCE_RUNS ?? 120)
-
-async function replay(ops: Op[], onCommit: () => Promise<unknown>, root: object): Promise<void> {
-  for (const op of ops) if (applyOp(root, op)) await onCommit()
-}
 
 describe('invariant 1 — convergence', () => {
   it('after the last acknowledged commit the standby is isomorphic to the active (random graphs and mutations)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 60 }), async (ops) => {
-        const c = await startPair({}, { classes: [Point] })
+        const { c, root, mirror } = await startGraphPair()
         try {
-          const root = c.active.register('app', initialGraph())
-          const mirror = c.standby.register('app', {})
           await replay(ops, () => c.active.commit(), root)
           await c.active.commit()
           expectIsomorphic(root, mirror)
@@ -35,10 +29,8 @@ describe('invariant 1 — convergence', () => {
   it('objects that become unreachable are dropped from the replication table on both sides', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 60 }), async (ops) => {
-        const c = await startPair({}, { classes: [Point] })
+        const { c, root } = await startGraphPair()
         try {
-          const root = c.active.register('app', initialGraph())
-          c.standby.register('app', {})
           await replay(ops, () => c.active.commit(), root)
           await c.active.collect()
           const live = reachable(root).length

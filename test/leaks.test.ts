@@ -6,8 +6,8 @@
 import { execFileSync } from 'node:child_process'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { Point, applyOp, initialGraph, opArb, reachable } from './support/ops.js'
-import { startPair } from './support/pair.js'
+import { opArb, reachable, replay } from './support/ops.js'
+import { startGraphPair, startPair } from './support/pair.js'
 
 describe('leak detection', () => {
   it('a detached subgraph is found on both sides, with the path it was last reachable at and its size; collect() drops it on both', async () => {
@@ -97,11 +97,9 @@ describe('leak detection', () => {
   it('property: after random mutations, leaks() is exactly the tracked objects that are not reachable — never a reachable one', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 60 }), async (ops) => {
-        const c = await startPair({}, { classes: [Point] })
+        const { c, root } = await startGraphPair()
         try {
-          const root = c.active.register('app', initialGraph())
-          c.standby.register('app', {})
-          for (const op of ops) if (applyOp(root, op)) await c.active.commit()
+          await replay(ops, () => c.active.commit(), root)
           await c.active.commit()
           const live = reachable(root).length
           const leaks = c.active.leaks()

@@ -225,3 +225,8 @@ export function initialGraph(): Record<string, unknown> {
   root.self = root
   return root
 }
+
+/** Applies `ops` to `root`, calling `onCommit` after each that changed something. */
+export async function replay(ops: Op[], onCommit: () => Promise<unknown>, root: object): Promise<void> {
+  for (const op of ops) if (applyOp(root, op)) await onCommit()
+}

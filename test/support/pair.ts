@@ -1,5 +1,6 @@
 import { MemoryNetwork, type MemoryNetworkOptions } from 'understudy-ha/adapters/memory'
 import { Understudy, VirtualClock, seededRandom, type UnderstudyOptions } from 'understudy-ha'
+import { Point, initialGraph } from './ops.js'
 
 export interface Cluster {
   net: MemoryNetwork
@@ -48,4 +49,12 @@ export async function pump(net: MemoryNetwork, rounds = 50): Promise<void> {
     if (!net.pending) return
     net.deliverAll()
   }
+}
+
+/** A pair (with the {@link Point} class) holding the random-ops graph: `root` on the active, `mirror` on the standby. */
+export async function startGraphPair(): Promise<{ c: Cluster; root: Record<string, unknown>; mirror: Record<string, unknown> }> {
+  const c = await startPair({}, { classes: [Point] })
+  const root = c.active.register('app', initialGraph())
+  const mirror = c.standby.register('app', {})
+  return { c, root, mirror }
 }
