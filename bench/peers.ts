@@ -12,6 +12,7 @@ import { applyPatches, enableMapSet, enablePatches, produceWithPatches, type Pat
 import { proxy, subscribe, unstable_enableOp } from 'valtio/vanilla'
 import * as Y from 'yjs'
 import { Understudy } from '../src/index.js'
+import { BareTracker } from './bare.js'
 import { MemoryNetwork } from '../adapters/memory.js'
 import {
   applyArrayOp,
@@ -235,43 +236,24 @@ const understudyRunner = (held: boolean): Runner => async (w) => {
 const bare: Runner = async (w) => {
   if (w !== 'a' && w !== 'b') throw new NotApplicable('it tracks flat property sets only')
   const d = data(w)
-  const enc = new Encoder({ useRecords: false })
-  let source!: Item[]
-  let replica!: Item[]
-  let proxies!: Item[]
-  const dirty: [number, string][] = []
+  let tracker!: BareTracker<Item>
   return measure(
     d.items * 2,
     count(d.ops),
     () => {
-      source = makeItems(d.items)
-      replica = plainItems(source)
-      proxies = source.map(
-        (item, id) =>
-          new Proxy(item, {
-            set(t, k, v) {
-              ;(t as unknown as Record<string, unknown>)[k as string] = v
-              dirty.push([id, k as string])
-              return true
-            },
-          }),
-      )
+      const source = makeItems(d.items)
+      tracker = new BareTracker(source, plainItems(source))
     },
     () => {
+      const proxies = tracker.proxies
       let bytes = 0
       for (const batch of d.ops) {
         for (const [i, f, v] of batch) (proxies[i] as unknown as Record<string, unknown>)[f] = v
-        const out: unknown[] = []
-        for (const [id, k] of dirty) out.push(id, k, (source[id] as unknown as Record<string, unknown>)[k])
-        dirty.length = 0
-        const frame = enc.encode(out)
-        bytes += frame.length
-        const got = enc.decode(frame) as unknown[]
-        for (let j = 0; j < got.length; j += 3) (replica[got[j] as number] as unknown as Record<string, unknown>)[got[j + 1] as string] = got[j + 2]
+        bytes += tracker.flush()
       }
       return bytes
     },
-    () => isDeepStrictEqual(replica, plainItems(source)) || fail('bare', w),
+    () => isDeepStrictEqual(tracker.replica, plainItems(tracker.source)) || fail('bare', w),
   )
 }
 

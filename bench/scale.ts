@@ -3,9 +3,9 @@
  * stay flat), the memory a tracked object costs, and the rate of tracked sets.
  * Run per size in a fresh process with --expose-gc.
  */
-import { Encoder } from 'cbor-x'
 import { Understudy, seededRandom } from '../src/index.js'
 import { MemoryNetwork } from '../adapters/memory.js'
+import { BareTracker } from './bare.js'
 
 export interface ScaleFigures {
   objects: number
@@ -90,29 +90,22 @@ export async function measureScale(n: number): Promise<ScaleFigures> {
     standbyBytesPerObject: (h2 - h1) / n,
     setsPerSec,
     proxyCeilingPerSec,
-    bareBatchMs: bareBatch(n),
+    bareBatchMs: bareBatch(n, batches),
     registerMs,
   }
 }
 
-/** Median ms of the bare tracker's batch of 1,000 sets over `n` objects (as in the peers' floor). */
-function bareBatch(n: number): number {
-  const enc = new Encoder({ useRecords: false })
+/** Median ms of the bare tracker's batch over `n` objects, on the same batches (the peers' floor, bench/bare.ts). */
+function bareBatch(n: number, batches: number[][]): number {
   const source = Array.from({ length: n }, (_, id) => ({ id, count: 0 }))
-  const replica = source.map((x) => ({ ...x }))
-  const dirty: number[] = []
-  const proxies = source.map((item, id) => new Proxy(item, { set: (t, k, v) => ((t as Record<string | symbol, unknown>)[k] = v, dirty.push(id), true) }))
-  const rnd = seededRandom(n + 1)
+  const tracker = new BareTracker(source, source.map((x) => ({ ...x })))
+  const proxies = tracker.proxies
   const times: number[] = []
-  for (let b = 0; b < 30; b++) {
-    const idx = Array.from({ length: 1000 }, () => Math.floor(rnd() * n))
+  for (let b = 0; b < batches.length; b++) {
+    const idx = batches[b] as number[]
     const t = performance.now()
-    for (let i = 0; i < 1000; i++) (proxies[idx[i] as number] as { count: number }).count = b * 1000 + i
-    const out: number[] = []
-    for (const id of dirty) out.push(id, (source[id] as { count: number }).count)
-    dirty.length = 0
-    const got = enc.decode(enc.encode(out)) as number[]
-    for (let j = 0; j < got.length; j += 2) (replica[got[j] as number] as { count: number }).count = got[j + 1] as number
+    for (let i = 0; i < idx.length; i++) (proxies[idx[i] as number] as { count: number }).count = b * 1000 + i
+    tracker.flush()
     times.push(performance.now() - t)
   }
   const sorted = times.slice(5).sort((a, b) => a - b)
