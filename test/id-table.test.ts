@@ -29,8 +29,9 @@ function agree(ops: Op[]): IdTable<string> {
     expect(t.size).toBe(m.size)
   }
   for (const [id, v] of m) expect(t.get(id)).toBe(v)
-  expect(t.keys().sort((a, b) => a - b)).toEqual([...m.keys()].sort((a, b) => a - b))
-  expect(new Set(t.values())).toEqual(new Set(m.values()))
+  const entries: [number, string][] = []
+  t.forEach((v, id) => entries.push([id, v]))
+  expect(entries.sort((a, b) => a[0] - b[0])).toEqual([...m].sort((a, b) => a[0] - b[0]))
   return t
 }
 

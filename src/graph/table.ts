@@ -66,12 +66,6 @@ export class IdTable<T> {
     return true
   }
 
-  clear(): void {
-    this.dense = []
-    this.map = undefined
-    this.live = 0
-  }
-
   /** Calls `fn` for every entry; `fn` may delete the entry it is given. */
   forEach(fn: (value: T, id: number) => void): void {
     const d = this.dense
@@ -89,18 +83,6 @@ export class IdTable<T> {
       this.iterating--
     }
     this.checkSparse()
-  }
-
-  values(): T[] {
-    const out: T[] = []
-    this.forEach((v) => out.push(v))
-    return out
-  }
-
-  keys(): number[] {
-    const out: number[] = []
-    this.forEach((_, id) => out.push(id))
-    return out
   }
 
   private checkSparse(): void {
