@@ -7,8 +7,9 @@ import type { ClassList } from './graph/kinds.js'
 import { Kind, type DeltaBody, type SnapshotBody } from './graph/wire.js'
 import { CborWriter } from './codec/writer.js'
 import { Mirror } from './replication/mirror.js'
-import { Elector, checkHeartbeat, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './roles/elector.js'
-import type { LeaseStore } from './roles/lease.js'
+import { Elector, checkHeartbeat, eligibleWith, type Candidacy, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './roles/elector.js'
+import { incarnationId, type LeaseStore } from './roles/lease.js'
+import { defaultRandom, type Random } from './random.js'
 import { Checkpointer, checkPolicy, type CheckpointCorruptError, type CheckpointPolicy } from './checkpoints/checkpointer.js'
 import type { CheckpointStore } from './checkpoints/store.js'
 import { SectionCheckpoint, checkAttributes, type SectionAttributes } from './checkpoints/sections.js'
@@ -76,8 +77,10 @@ export interface UnderstudyOptions {
   classes?: ClassList
   /** Time source (default: the real clock). Tests pass a `VirtualClock`. */
   clock?: Clock
-  /** This node's id in HELLO frames (default: the transport's peer id). */
+  /** This node's id in HELLO frames (default: the transport's peer id). Keep it stable across restarts: in-sync sets name it. */
   nodeId?: string
+  /** Source of this run's incarnation id (default `Math.random`); simulations pass a seeded one. */
+  random?: Random
   /** Largest frame accepted from a peer (default 256 MiB). */
   maxFrameBytes?: number
   /** How often an unanswered resync request is repeated, in ms (default 1000). */
@@ -166,6 +169,8 @@ interface Member {
   role: Role
   epoch: number
   seq: number
+  /** The node id it announced. */
+  node: string
 }
 
 /**
@@ -216,6 +221,16 @@ export class Understudy extends Emitter<UnderstudyEvents> {
 
   /** This node's id, as its peers see it. */
   readonly nodeId: string
+  /**
+   * This run of the node: `<nodeId>@<random>`, fresh at every start. The
+   * lease is held by the incarnation, so a node restarted from its disk can
+   * never renew its previous life's lease at the same epoch.
+   */
+  readonly incarnation: string
+  /** The in-sync set of the last lease row this node stored. */
+  private leaseIsr: string[] = []
+  private readonly startedAt: number
+  private readonly beatMs: number
   readonly group: string
   private readonly commitMode: CommitMode
   private readonly commitTimeoutMs: number | undefined
@@ -227,6 +242,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.transport = o.transport
     this.clock = o.clock ?? realClock
     this.nodeId = o.nodeId ?? o.transport.id
+    this.incarnation = incarnationId(this.nodeId, o.random ?? defaultRandom)
+    this.startedAt = this.clock.now()
     this.commitMode = o.commitMode ?? 'sync'
     this.commitTimeoutMs = o.commitTimeoutMs
     this.resyncRetryMs = o.resyncRetryMs ?? 1000
@@ -250,7 +267,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     const events: ElectorEvents = {
       elected: (epoch) => this.onElected(epoch),
       demoted: (reason) => this.onDemoted(reason),
-      eligible: () => this.eligible(),
+      eligible: (row) => eligibleWith(this.candidacy(), row),
+      candidacy: () => this.candidacy(),
       // Standbys tell their peers how far they got, so the most up-to-date one wins the next election.
       beat: () => {
         if (this.closed) return
@@ -258,10 +276,16 @@ export class Understudy extends Emitter<UnderstudyEvents> {
         this.emit('heartbeat', { role: this.currentRole, epoch: this.epoch })
       },
       error: (error) => this.emit('error', { error }),
+      isr: () => this.primary?.inSync() ?? [],
+      confirmed: (row) => {
+        this.leaseIsr = row.isr ?? []
+        this.primary?.commitIsr(this.leaseIsr)
+      },
     }
     const heartbeat = { ...DEFAULT_HEARTBEAT, ...o.heartbeat }
-    if (o.lease) this.elector = new Elector(this.nodeId, this.group, o.lease, this.clock, heartbeat, events)
-    else if (o.election) this.elector = o.election(this.nodeId, this.group, heartbeat, events)
+    this.beatMs = heartbeat.intervalMs
+    if (o.lease) this.elector = new Elector(this.incarnation, this.group, o.lease, this.clock, heartbeat, events)
+    else if (o.election) this.elector = o.election(this.incarnation, this.group, heartbeat, events)
   }
 
   /**
@@ -602,20 +626,23 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   /**
    * Only the most up-to-date standby takes an expired lease: one that knows of
    * a standby further along (higher epoch, then higher seq; ties to the lower
-   * node id) lets it win. Sync commits are acknowledged by every connected
-   * standby, so the winner holds every acknowledged write.
+   * node id) that the row also admits lets it win. A node that just started
+   * waits one beat first, to hear its peers: it may have restored less than
+   * one of them holds.
    */
-  private eligible(): boolean {
+  private candidacy(): Candidacy {
     const m = this.mirror
-    if (!m) return false
-    if (this.chosen) return true
+    if (!m) return { ready: false, ahead: [] }
+    if (this.chosen) return { ready: true, ahead: [] }
+    const ready = this.clock.now() - this.startedAt >= this.beatMs
     const mine: [number, number] = [m.synced ? m.epoch : 0, m.seq]
-    for (const [peer, p] of this.members) {
+    const ahead: string[] = []
+    for (const p of this.members.values()) {
       if (p.role !== 'standby') continue
       const theirs: [number, number] = [p.seq >= 0 ? p.epoch : 0, p.seq]
-      if (theirs[0] > mine[0] || (theirs[0] === mine[0] && (theirs[1] > mine[1] || (theirs[1] === mine[1] && peer < this.nodeId)))) return false
+      if (theirs[0] > mine[0] || (theirs[0] === mine[0] && (theirs[1] > mine[1] || (theirs[1] === mine[1] && p.node < this.nodeId)))) ahead.push(p.node)
     }
-    return true
+    return { ready, ahead }
   }
 
   private becomeActive(epoch: number, seq: number, announce: boolean): void {
@@ -623,8 +650,10 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.mirror?.dispose()
     this.mirror = undefined
     this.highestEpoch = Math.max(this.highestEpoch, epoch)
-    this.primary = new Primary(epoch, seq, this.clock, this.logLimits)
+    this.primary = new Primary(epoch, seq, this.clock, this.logLimits, (peer) => this.members.get(peer)?.node)
     for (const [peer, m] of this.members) if (m.role === 'standby') this.primary.addReplica(peer)
+    // Elected: the row it took names the standbys that still hold every acknowledged write.
+    if (this.elector) this.primary.commitIsr(this.leaseIsr)
     this.graph.promote()
     // A new epoch's checkpoint log starts from a snapshot in that epoch.
     this.checkpointSnapshot()
@@ -676,7 +705,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       this.emit('error', { error: error as Error, from })
       return
     }
-    if (f.type === 'hello') return this.onHello(from, f.group, f.role, f.epoch, f.seq)
+    if (f.type === 'hello') return this.onHello(from, f.group, f.node, f.role, f.epoch, f.seq)
     if (!this.members.has(from)) return
     // A standby takes replication frames only from the active it follows; an older epoch is reported as fenced.
     if ((f.type === 'delta' || f.type === 'snapshot') && from !== this.activePeer) {
@@ -710,10 +739,10 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     } else this.becomeActive(Math.max(this.highestEpoch, m.epoch) + 1, m.seq, true)
   }
 
-  private onHello(from: PeerId, group: string, role: Role, epoch: number, seq: number): void {
+  private onHello(from: PeerId, group: string, node: string, role: Role, epoch: number, seq: number): void {
     if (group !== this.group) return
     const known = this.members.get(from)
-    this.members.set(from, { role, epoch, seq })
+    this.members.set(from, { role, epoch, seq, node })
     if (!known) {
       this.send(this.hello(), from)
       this.emit('peer', { peer: from, up: true, role })
@@ -738,8 +767,12 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       const current = this.activePeer !== undefined ? this.members.get(this.activePeer) : undefined
       if (current && from !== this.activePeer && current.role === 'active' && epoch <= current.epoch) return
       this.activePeer = from
-      if (this.mirror.synced && epoch === this.mirror.epoch && seq <= this.mirror.seq) this.mirror.advance(epoch, this.mirror.seq)
-      else this.mirror.requestResync()
+      if (this.mirror.synced && epoch === this.mirror.epoch && seq === this.mirror.seq) this.mirror.advance(epoch, this.mirror.seq)
+      else {
+        // Ahead of the active in its own epoch: this node holds a history the active does not. Only a full copy can be trusted.
+        if (this.mirror.synced && epoch === this.mirror.epoch && seq < this.mirror.seq) this.mirror.needFull = true
+        this.mirror.requestResync()
+      }
     }
   }
 

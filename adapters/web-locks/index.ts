@@ -147,11 +147,11 @@ export class WebLocksLeaseStore implements LeaseStore {
     return this.effective(role, await this.load(role))
   }
 
-  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
+  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number, isr?: string[]): Promise<LeaseRow | undefined> {
     return this.table(async () => {
       const [row, released] = await this.loadWithReleased(role)
       const stored = this.effective(role, row)
-      const next = decideHeartbeat(stored, uuid, seen, this.now(), timeoutMs, released)
+      const next = decideHeartbeat(stored, uuid, seen, this.now(), timeoutMs, released, isr)
       if (!next) return undefined
       // A new holder takes the holder lock *before* the row says so: followers only queue for the lock
       // after reading the row, so their request always comes after the holder's.

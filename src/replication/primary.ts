@@ -38,6 +38,18 @@ export const DEFAULT_LOG: LogLimits = { maxFrames: 1024, maxBytes: 32 * 1024 * 1
 export class Primary {
   seq: number
   private readonly replicas = new Map<PeerId, Replica>()
+  /** The in-sync set stored in the lease row (node ids): its members hold every acknowledged write. */
+  private committed = new Set<string>()
+  /**
+   * Members of the stored in-sync set (or of one just handed out to be stored)
+   * that are not connected: commits keep waiting for them, at the seq they
+   * last acknowledged, until a stored row leaves them out. So a standby can
+   * leave the set but never miss a write the set is trusted to hold.
+   */
+  private readonly ghosts = new Map<string, number>()
+  /** For each node, the last {@link Primary.inSync} call (by number) whose answer named it. */
+  private readonly handedOut = new Map<string, number>()
+  private handOuts = 0
   private readonly log: { seq: number; frame: Uint8Array }[] = []
   private logHead = 0
   private logBytes = 0
@@ -48,6 +60,8 @@ export class Primary {
     startSeq: number,
     private readonly clock: Clock,
     private readonly limits: LogLimits = DEFAULT_LOG,
+    /** The node id a peer announced (in-sync sets name nodes, not connections). */
+    private readonly nodeOf: (peer: PeerId) => string | undefined = (peer) => peer,
   ) {
     this.seq = startSeq
   }
@@ -59,10 +73,52 @@ export class Primary {
 
   /** The lowest seq every standby has acknowledged (-1 when there is none or one has not acked yet). */
   get ackedByAll(): number {
-    if (!this.replicas.size) return -1
+    if (!this.replicas.size && !this.ghosts.size) return -1
     let min = Infinity
     for (const r of this.replicas.values()) if (r.acked < min) min = r.acked
+    for (const acked of this.ghosts.values()) if (acked < min) min = acked
     return min
+  }
+
+  /**
+   * The in-sync set to store with the next lease renewal: connected standbys
+   * that have applied everything produced so far, and connected members of
+   * the stored set (commits still wait for them, so they hold every
+   * acknowledged write). A member that disconnected is left out: once a row
+   * without it is stored, commits stop waiting for it.
+   */
+  inSync(): string[] {
+    const n = ++this.handOuts
+    const out: string[] = []
+    for (const [peer, r] of this.replicas) {
+      const node = this.nodeOf(peer)
+      if (node === undefined || out.includes(node)) continue
+      if ((r.acked >= 0 && r.acked >= this.seq) || this.committed.has(node)) {
+        out.push(node)
+        this.handedOut.set(node, n)
+      }
+    }
+    return out
+  }
+
+  /**
+   * A lease row with in-sync set `nodes` was stored: members not connected are
+   * waited for (from nothing) until a later row drops them; ghosts the row
+   * leaves out stop being waited for — unless one of the last two answers of
+   * {@link Primary.inSync} named them, since an election in another thread
+   * may store an answer one beat old.
+   */
+  commitIsr(nodes: readonly string[]): void {
+    this.committed = new Set(nodes)
+    for (const node of [...this.ghosts.keys()])
+      if (!this.committed.has(node) && (this.handedOut.get(node) ?? -Infinity) < this.handOuts - 1) this.ghosts.delete(node)
+    const connected = new Set<string>()
+    for (const peer of this.replicas.keys()) {
+      const node = this.nodeOf(peer)
+      if (node !== undefined) connected.add(node)
+    }
+    for (const node of this.committed) if (!connected.has(node) && !this.ghosts.has(node)) this.ghosts.set(node, -1)
+    this.settle()
   }
 
   /** Takes the next seq for a delta frame and remembers the frame for catch-up. */
@@ -99,6 +155,8 @@ export class Primary {
   /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
   addReplica(peer: PeerId): void {
     this.replicas.set(peer, { acked: -1, seen: -2 })
+    const node = this.nodeOf(peer)
+    if (node !== undefined) this.ghosts.delete(node)
   }
 
   /** The standby that has acknowledged the most (ties: the first connected), if any. */
@@ -122,8 +180,14 @@ export class Primary {
     return this.replicas.has(peer)
   }
 
+  /** Stops tracking a standby. A member of the in-sync set is still waited for (see {@link Primary.commitIsr}). */
   removeReplica(peer: PeerId): void {
-    if (this.replicas.delete(peer)) this.settle()
+    const r = this.replicas.get(peer)
+    if (!r) return
+    this.replicas.delete(peer)
+    const node = this.nodeOf(peer)
+    if (node !== undefined && (this.committed.has(node) || (this.handedOut.get(node) ?? -Infinity) >= this.handOuts - 1)) this.ghosts.set(node, r.acked)
+    this.settle()
   }
 
   /** Records that a standby's checkpoints hold `seq` (−1: it keeps checkpoints, nothing durable yet). */
@@ -137,9 +201,10 @@ export class Primary {
 
   /** The seq every standby holds durably where it keeps checkpoints, and has applied where it does not. */
   private get persistedByAll(): number {
-    if (!this.replicas.size) return -1
+    if (!this.replicas.size && !this.ghosts.size) return -1
     let min = Infinity
     for (const r of this.replicas.values()) min = Math.min(min, r.persisted === undefined ? r.acked : Math.min(r.persisted, r.acked))
+    for (const acked of this.ghosts.values()) min = Math.min(min, acked)
     return min
   }
 

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js'
 import { ConfigError } from '../errors.js'
-import type { LeaseRow, LeaseStore } from './lease.js'
+import { mayTakeOver, nodeOfHolder, type LeaseRow, type LeaseStore } from './lease.js'
 
 /** Heartbeat timing: interval I and timeout T, with T > 2·I. */
 export interface HeartbeatOptions {
@@ -17,13 +17,41 @@ export function checkHeartbeat(h: HeartbeatOptions): void {
     )
 }
 
+/**
+ * What a node knows of its own claim to the lease, for an election that runs
+ * elsewhere (a worker) and holds the row: whether it could take over at all,
+ * and which standbys are further along than it.
+ */
+export interface Candidacy {
+  /** It holds state (or was chosen by a handover) and has heard its peers since it started. */
+  ready: boolean
+  /** Node ids of standbys further along than this node (or level with it and ordered first). */
+  ahead: string[]
+}
+
+/** A node may take `row` when it is ready and no standby ahead of it may take that row too. */
+export function eligibleWith(c: Candidacy, row: LeaseRow | undefined): boolean {
+  return c.ready && !c.ahead.some((node) => mayTakeOver(row, node))
+}
+
 export interface ElectorEvents {
   /** This node now holds the role, under `epoch`. */
   elected(epoch: number): void
   /** This node no longer holds the role (lost, refused, or could not confirm in time). */
   demoted(reason: string): void
-  /** Whether this node may take the role now (a standby without state should let one with state win). */
-  eligible?(): boolean
+  /**
+   * Whether this node may take the expired (or absent) row `row` now: a
+   * standby without state, or behind another that may take it, lets that one
+   * win. Asked only once the row admits this node at all (see `mayTakeOver`:
+   * a row with an in-sync set admits only its members).
+   */
+  eligible?(row: LeaseRow | undefined): boolean
+  /** This node's candidacy, for an election in another thread (which then decides `eligible` itself). */
+  candidacy?(): Candidacy
+  /** The in-sync set the holder stores with each renewal (node ids of standbys holding every acknowledged write). */
+  isr?(): string[]
+  /** A row this node wrote was stored (a takeover or a renewal); called before `elected` on a takeover. */
+  confirmed?(row: LeaseRow): void
   /** Called on every beat (every I), whatever the role. */
   beat?(): void
   /** The lease store failed (the beat counts as unconfirmed). */
@@ -67,6 +95,8 @@ export class Elector implements ElectorLike {
   private unwatch: (() => void) | undefined
   /** While true the elector does nothing, as if its thread were frozen (tests of hung nodes). */
   frozen = false
+  /** The node this incarnation belongs to (`uuid` is `<node>@<random>`): what an in-sync set names. */
+  private readonly node: string
 
   constructor(
     private readonly uuid: string,
@@ -77,6 +107,7 @@ export class Elector implements ElectorLike {
     private readonly events: ElectorEvents,
   ) {
     checkHeartbeat(heartbeat)
+    this.node = nodeOfHolder(uuid)
   }
 
   /** True while this node holds the role (and has confirmed it within T − I). */
@@ -158,7 +189,7 @@ export class Elector implements ElectorLike {
     const { timeoutMs } = this.heartbeat
     if (this.leader) {
       this.arm(this.clock.now())
-      const row = await this.store.updateHeartbeat(this.uuid, this.role, this.seen, timeoutMs)
+      const row = await this.store.updateHeartbeat(this.uuid, this.role, this.seen, timeoutMs, this.events.isr?.())
       if (!this.leader || !this.running || this.frozen) return
       if (!row) {
         this.seen = await this.store.read(this.role)
@@ -166,6 +197,7 @@ export class Elector implements ElectorLike {
       }
       this.seen = row
       this.clock.clearTimeout(this.watchdog)
+      this.events.confirmed?.(row)
       return
     }
     const cur = await this.store.read(this.role)
@@ -175,9 +207,12 @@ export class Elector implements ElectorLike {
     const expired = !cur || this.store.now() - cur.lastSeen > timeoutMs
     // A store that can tell sooner that the holder is gone (a closed tab's Web Lock) wakes this follower up at once.
     if (!expired && cur && cur.holder !== this.uuid && this.store.watch && !this.unwatch) this.unwatch = this.store.watch(this.role, () => this.poke())
-    if (!expired || !(this.events.eligible?.() ?? true)) return
+    // Only a member of the row's in-sync set holds every acknowledged write: nobody else may take it over.
+    if (!expired || !mayTakeOver(cur, this.node) || !(this.events.eligible?.(cur) ?? true)) return
     const sent = this.clock.now()
-    const row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs)
+    // The other members of the old set still hold everything acknowledged: they stay in the set until a renewal drops them.
+    const isr = (cur?.isr ?? []).filter((n) => n !== this.node)
+    const row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs, isr)
     if (!row || !this.running || this.frozen) return
     this.seen = row
     // A takeover confirmed too late is not trusted: the next beat will try again.
@@ -185,6 +220,7 @@ export class Elector implements ElectorLike {
     this.unwatch?.()
     this.unwatch = undefined
     this.leader = true
+    this.events.confirmed?.(row)
     this.events.elected(row.epoch)
   }
 }

@@ -10,6 +10,15 @@ export interface LeaseRow {
   epoch: number
   /** The store's clock, in ms, at the holder's last confirmed heartbeat. */
   lastSeen: number
+  /**
+   * The in-sync set: names of the standbys (node ids, not incarnations) that
+   * hold every write the holder has acknowledged. When the row expires, only
+   * one of them may take it over (see {@link mayTakeOver}); empty or absent,
+   * the most up-to-date node does. The holder writes it with each renewal, and
+   * drops a standby from the commits it waits for only once a row without it
+   * is stored.
+   */
+  isr?: string[]
 }
 
 /**
@@ -24,7 +33,11 @@ export interface LeaseRow {
  *   that row (it knows it is taking over an expired lease); or
  * - the caller holds the row and `seen.lastSeen` matches (nobody wrote since).
  * Otherwise it is refused and returns `undefined`. A holder change increments
- * the epoch; a renewal keeps it.
+ * the epoch; a renewal keeps it. `isr`, when given, is stored in the new row.
+ *
+ * Holders are incarnations (a fresh id at every start of a node), never a
+ * stable node name: a restarted node has lost its memory, so it must never
+ * renew its previous life's row at the same epoch.
  */
 export interface LeaseStore {
   /** The store's clock, ms. Freshness is always judged by this clock, never the caller's. */
@@ -32,7 +45,7 @@ export interface LeaseStore {
   /** The row for `role`, if any. */
   read(role: string): Promise<LeaseRow | undefined>
   /** See the interface comment. Resolves to the new row, or `undefined` when refused. */
-  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined>
+  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number, isr?: string[]): Promise<LeaseRow | undefined>
   /** The holder of `role` while its row is fresh by the store's clock, else `undefined`. */
   getPrimary(role: string, timeoutMs: number): Promise<string | undefined>
   /** Gives the role up: removes the row if `uuid` holds it. Others may take it at their next beat, not after T. */
@@ -53,9 +66,33 @@ export interface LeaseStore {
  */
 export function asLeaseRow(v: unknown): LeaseRow | undefined {
   const r = v as Partial<LeaseRow> | null | undefined
-  return r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen)
-    ? { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
-    : undefined
+  if (!(r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen))) return undefined
+  const row: LeaseRow = { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
+  if (Array.isArray(r.isr) && r.isr.every((n) => typeof n === 'string')) row.isr = [...r.isr]
+  return row
+}
+
+/** The node an incarnation id belongs to: incarnations are `<node>@<random>`; anything else is its own node. */
+export function nodeOfHolder(holder: string): string {
+  const at = holder.lastIndexOf('@')
+  return at > 0 ? holder.slice(0, at) : holder
+}
+
+/** A fresh incarnation id for `node`: what it holds a lease as, for one run of the process. */
+export function incarnationId(node: string, random: () => number): string {
+  let s = ''
+  while (s.length < 10) s += Math.floor(random() * 36).toString(36)
+  return `${node}@${s}`
+}
+
+/**
+ * Whether node `node` may take over the expired (or absent) row `row`: when
+ * the row names an in-sync set, only a member of it holds every acknowledged
+ * write, so only a member may. Anyone may take an absent row or one whose set
+ * is empty (then the most up-to-date node wins, see `Understudy`).
+ */
+export function mayTakeOver(row: LeaseRow | undefined, node: string): boolean {
+  return !row?.isr?.length || row.isr.includes(node)
 }
 
 /**
@@ -70,12 +107,14 @@ export function decideHeartbeat(
   now: number,
   timeoutMs: number,
   released?: number,
+  isr?: string[],
 ): LeaseRow | undefined {
-  if (!stored) return seen === undefined ? { holder: uuid, epoch: (released ?? 0) + 1, lastSeen: now } : undefined
+  const row = (epoch: number): LeaseRow => (isr ? { holder: uuid, epoch, lastSeen: now, isr: [...isr] } : { holder: uuid, epoch, lastSeen: now })
+  if (!stored) return seen === undefined ? row(Math.max(released ?? 0, 0) + 1) : undefined
   if (!seen) return undefined
   const same = seen.holder === stored.holder && seen.epoch === stored.epoch && seen.lastSeen === stored.lastSeen
-  if (stored.holder === uuid && same) return { holder: uuid, epoch: stored.epoch, lastSeen: now }
-  if (now - stored.lastSeen > timeoutMs && same) return { holder: uuid, epoch: stored.epoch + 1, lastSeen: now }
+  if (stored.holder === uuid && same) return row(stored.epoch)
+  if (now - stored.lastSeen > timeoutMs && same) return row(stored.epoch + 1)
   return undefined
 }
 
@@ -100,15 +139,15 @@ export class MemoryLeaseStore implements LeaseStore {
   read(role: string): Promise<LeaseRow | undefined> {
     return this.reply(() => {
       const r = this.rows.get(role)
-      return r && { ...r }
+      return r && copyRow(r)
     })
   }
 
-  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
+  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number, isr?: string[]): Promise<LeaseRow | undefined> {
     // Decided when the request reaches the store; the reply may then be delayed.
-    const next = decideHeartbeat(this.rows.get(role), uuid, seen, this.clock.now(), timeoutMs, this.released.get(role))
+    const next = decideHeartbeat(this.rows.get(role), uuid, seen, this.clock.now(), timeoutMs, this.released.get(role), isr)
     if (next) this.rows.set(role, next)
-    return this.reply(() => next && { ...next })
+    return this.reply(() => next && copyRow(next))
   }
 
   getPrimary(role: string, timeoutMs: number): Promise<string | undefined> {
@@ -134,4 +173,8 @@ export class MemoryLeaseStore implements LeaseStore {
     const v = value()
     return new Promise((resolve) => this.clock.setTimeout(() => resolve(v), this.replyDelayMs))
   }
+}
+
+function copyRow(r: LeaseRow): LeaseRow {
+  return r.isr ? { ...r, isr: [...r.isr] } : { ...r }
 }

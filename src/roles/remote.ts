@@ -8,16 +8,18 @@
  */
 import * as Comlink from 'comlink'
 import { realClock } from '../clock.js'
-import { Elector, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
-import type { LeaseStore } from './lease.js'
+import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
+import type { LeaseRow, LeaseStore } from './lease.js'
 
 /** What the main thread offers the worker. */
 interface Host {
   elected(epoch: number): void
   demoted(reason: string): void
   error(message: string): void
-  /** Answers while the main thread is responsive; returns whether this node may take the lease. */
-  probe(): boolean
+  /** A row this node wrote was stored. */
+  confirmed(row: LeaseRow): void
+  /** Answers while the main thread is responsive: this node's candidacy, and the in-sync set to store. */
+  probe(): { candidacy: Candidacy; isr: string[] }
 }
 
 /** The worker side, as the main side calls it. */
@@ -74,9 +76,10 @@ class RemoteElector implements ElectorLike {
         this.events.demoted(reason)
       },
       error: (message) => this.events.error?.(new Error(message)),
+      confirmed: (row) => this.events.confirmed?.(row),
       probe: () => {
         this.events.beat?.()
-        return this.events.eligible?.() ?? true
+        return { candidacy: this.events.candidacy?.() ?? { ready: true, ahead: [] }, isr: this.events.isr?.() ?? [] }
       },
     }
     void this.remote
@@ -111,17 +114,21 @@ export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unkn
       const store = await makeStore(spec)
       const remote = host as unknown as Comlink.Remote<Host>
       let answered = realClock.now()
-      let eligible = false
+      let candidacy: Candidacy = { ready: false, ahead: [] }
+      let isr: string[] = []
       elector = new Elector(uuid, role, store, realClock, heartbeat, {
         elected: (epoch) => void remote.elected(epoch),
         demoted: (reason) => void remote.demoted(reason),
         error: (err) => void remote.error(String(err)),
-        eligible: () => eligible,
+        confirmed: (row) => void remote.confirmed(row),
+        eligible: (row) => eligibleWith(candidacy, row),
+        isr: () => isr,
         beat: () =>
           void remote.probe().then(
-            (e) => {
+            (answer) => {
               answered = realClock.now()
-              eligible = e
+              candidacy = answer.candidacy
+              isr = answer.isr
             },
             () => undefined,
           ),
