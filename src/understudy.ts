@@ -766,13 +766,18 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       // Follow one active: the first seen, or one with a higher epoch. Another claiming the same epoch is ignored.
       const current = this.activePeer !== undefined ? this.members.get(this.activePeer) : undefined
       if (current && from !== this.activePeer && current.role === 'active' && epoch <= current.epoch) return
+      const fresh = from !== this.activePeer
       this.activePeer = from
-      if (this.mirror.synced && epoch === this.mirror.epoch && seq === this.mirror.seq) this.mirror.advance(epoch, this.mirror.seq)
-      else {
+      const m = this.mirror
+      if (!m.synced || epoch !== m.epoch) m.requestResync()
+      // Caught up: a resync in flight is answered.
+      else if (seq === m.seq) m.advance(epoch, m.seq)
+      else if (seq < m.seq) {
         // Ahead of the active in its own epoch: this node holds a history the active does not. Only a full copy can be trusted.
-        if (this.mirror.synced && epoch === this.mirror.epoch && seq < this.mirror.seq) this.mirror.needFull = true
-        this.mirror.requestResync()
-      }
+        m.needFull = true
+        m.requestResync()
+      } else if (fresh) m.requestResync()
+      // Otherwise the frames that follow this HELLO are on their way: a link keeps order, and gaps are asked for when seen.
     }
   }
 
@@ -783,9 +788,10 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     if (!primary.hasReplica(peer)) primary.addReplica(peer)
     this.flush()
     const frames = primary.catchUp(epoch, seq)
+    // A HELLO first: a standby that missed this node's announcement (lost, or it was paused) takes frames only from the active it follows.
+    this.send(this.hello(), peer)
     if (!frames) this.send(writeSnapshot(primary.epoch, primary.seq, this.graph.snapshot()), peer)
-    else if (frames.length) for (const f of frames) this.send(f, peer)
-    else this.send(this.hello(), peer)
+    else for (const f of frames) this.send(f, peer)
     this.armRetransmit()
   }
 
