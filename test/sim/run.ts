@@ -200,9 +200,16 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
     const k = ++writes
     const item = `${k}:${FRAGMENTS[world.int(0, FRAGMENTS.length - 1)]}`
     const extra = world.int(0, 3)
+    const tag = world.int(0, 99_999)
     inc.clock.run(() => {
       try {
         root.items.push(item)
+        if (extra === 0) {
+          // A short non-ASCII string and the Latin-1 reading of its UTF-8 bytes: same length in code units as the other's bytes.
+          const text = `${FRAGMENTS[k % 4]} #${tag}`
+          root.kv.set(`m${k % 5}`, mojibake(text))
+          root.kv.set(`t${k % 5}`, text)
+        }
         if (extra === 1) root.kv.set(`k${k % 7}`, item)
         if (extra === 2) root.kv.delete(`k${(k + 3) % 7}`)
         if (extra === 3) root.n.count++
@@ -350,6 +357,11 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
   }
   for (const n of nodes) n.inc?.clock.kill()
   return { seed, config, violations, timeline, acked: acked.length, steps: world.steps }
+}
+
+/** `text`'s UTF-8 bytes read as Latin-1. */
+function mojibake(text: string): string {
+  return String.fromCharCode(...new TextEncoder().encode(text))
 }
 
 function convergedNow(nodes: SimNode[]): boolean {
