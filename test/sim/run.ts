@@ -162,8 +162,11 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
     )
   }
 
+  const lastEpoch = new Map<string, number>()
   const onRole = (inc: Incarnation, role: Role, epoch: number) => {
     log(inc.label, `role ${role} epoch ${epoch}`)
+    if (epoch < (lastEpoch.get(inc.label) ?? 0)) violate(`S2: ${inc.label}'s epoch went backwards: ${epoch} after ${lastEpoch.get(inc.label)}`)
+    lastEpoch.set(inc.label, Math.max(epoch, lastEpoch.get(inc.label) ?? 0))
     if (role !== 'active') return
     const holder = activeIn.get(epoch)
     if (holder !== undefined && holder !== inc.label) violate(`S2: ${inc.label} and ${holder} were both active in epoch ${epoch}`)
