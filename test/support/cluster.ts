@@ -397,6 +397,20 @@ export class Cluster {
     return m && { items: m.dump as number[], role: m.role as string, epoch: m.epoch as number }
   }
 
+  /** The items of the current active, from a node still active when it answered (bounded: 5 tries within `ms`). */
+  async activeDump(ms: number): Promise<{ who: string; items: number[]; epoch: number } | undefined> {
+    const deadline = Date.now() + ms
+    for (let tries = 0; tries < 5 && Date.now() < deadline; tries++) {
+      const n = this.active() ?? (await this.waitForActive(0, Math.max(0, deadline - Date.now())))
+      if (!n) return undefined
+      const who = n.who
+      const d = await this.dump(n.index)
+      if (d?.role === 'active') return { who, items: d.items, epoch: d.epoch }
+      await sleep(100)
+    }
+    return undefined
+  }
+
   /** The lease row, read through the lease store itself (whatever its file layout). */
   async leaseRow(): Promise<LeaseRow | undefined> {
     return fileLease(this.leasePath, { lockStaleMs: 300 }).read(this.group)
