@@ -1,0 +1,90 @@
+/**
+ * One node of a real-process cluster (test/support/cluster.ts), in its own
+ * process: TCP on 127.0.0.1, a file lease (I = 100 ms, T = 400 ms, lockStaleMs
+ * 300), filesystem checkpoints, sync commits.
+ *
+ *   tsx test/e2e/cluster-node.ts '<json NodeConfig>'
+ *
+ * Topology: node i listens on ports[i] and dials only the nodes before it
+ * (j < i), so every pair of nodes has exactly one connection, dialled by the
+ * higher index and redialled after either end restarts on its port.
+ *
+ * The process loads its modules first and reports `{ loaded }`; the node
+ * starts only on `{ cmd: 'start' }`, so a test can keep a warm process ready
+ * and restart a killed node within milliseconds, as a supervisor restarting
+ * an already-installed program would (compiling the TypeScript sources at
+ * start-up takes 1–2 s, longer than the failover being tested).
+ *
+ * IPC out: `{ ready, restored }` once started; `{ role, epoch, at }` on every
+ * role change; `{ acked: k, epoch, seq, at }` once the commit holding k
+ * resolved; `{ failed: k, error }`, `{ refused: k, role }`; `{ dump, role,
+ * epoch, seq }` on request; `{ error }` for the node's error events.
+ * IPC in: `{ cmd: 'write', k }` (push k onto `app.items`, commit), `{ cmd: 'dump' }`.
+ */
+import { join } from 'node:path'
+import { Understudy } from '../../src/index.js'
+import { fileLease } from '../../adapters/file-lease.js'
+import { fsCheckpoints } from '../../adapters/fs.js'
+import { tcp } from '../../adapters/tcp.js'
+
+export interface NodeConfig {
+  id: string
+  index: number
+  ports: number[]
+  group: string
+  leasePath: string
+  dir: string
+}
+
+const config = JSON.parse(process.argv[2] as string) as NodeConfig
+const send = (m: object) => process.send?.(m)
+
+async function run(): Promise<void> {
+  const transport = tcp({
+    id: config.id,
+    listen: { port: config.ports[config.index] as number },
+    ...(config.index > 0 ? { connect: config.ports.slice(0, config.index).map((port) => ({ port })) } : {}),
+    backoff: { initialMs: 10, maxMs: 100 },
+  })
+  const ha = await Understudy.start({
+    group: config.group,
+    transport,
+    lease: fileLease(config.leasePath, { lockStaleMs: 300 }),
+    heartbeat: { intervalMs: 100, timeoutMs: 400 },
+    checkpoints: fsCheckpoints(join(config.dir, `checkpoints-${config.id}`)),
+    commitMode: 'sync',
+  })
+  ha.on('role', (e) => send({ role: e.role, epoch: e.epoch, at: Date.now() }))
+  ha.on('error', (e) => send({ error: String(e.error), at: Date.now() }))
+  const root = ha.register('app', { items: [] as number[] })
+
+  process.on('message', (m: { cmd: string; k?: number }) => {
+    if (m.cmd === 'write') {
+      const k = m.k as number
+      if (ha.role !== 'active') return send({ refused: k, role: ha.role, at: Date.now() })
+      try {
+        root.items.push(k)
+      } catch (err) {
+        return send({ refused: k, role: ha.role, error: String(err), at: Date.now() })
+      }
+      ha.commit().then(
+        (r) => send({ acked: k, epoch: r.epoch, seq: r.seq, at: Date.now() }),
+        (err: unknown) => send({ failed: k, error: String(err), at: Date.now() }),
+      )
+    } else if (m.cmd === 'dump') {
+      const items = ha.root<{ items: number[] }>('app')?.items ?? root.items
+      send({ dump: [...items], role: ha.role, epoch: ha.epoch, seq: ha.stats().seq, at: Date.now() })
+    }
+  })
+  send({ ready: true, role: ha.role, epoch: ha.epoch, restored: ha.restored ? { epoch: ha.restored.epoch, seq: ha.restored.seq } : null, at: Date.now() })
+}
+
+process.on('message', function begin(m: { cmd: string }) {
+  if (m.cmd !== 'start') return
+  process.off('message', begin)
+  run().catch((err: unknown) => {
+    send({ error: `start-up failed: ${String(err)}` })
+    process.exit(1)
+  })
+})
+send({ loaded: true })
