@@ -231,6 +231,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private leaseIsr: string[] = []
   private readonly startedAt: number
   private readonly beatMs: number
+  private readonly timeoutMs: number
   readonly group: string
   private readonly commitMode: CommitMode
   private readonly commitTimeoutMs: number | undefined
@@ -284,6 +285,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     const heartbeat = { ...DEFAULT_HEARTBEAT, ...o.heartbeat }
     this.beatMs = heartbeat.intervalMs
+    this.timeoutMs = heartbeat.timeoutMs
     if (o.lease) this.elector = new Elector(this.incarnation, this.group, o.lease, this.clock, heartbeat, events)
     else if (o.election) this.elector = o.election(this.incarnation, this.group, heartbeat, events)
   }
@@ -627,14 +629,15 @@ export class Understudy extends Emitter<UnderstudyEvents> {
    * Only the most up-to-date standby takes an expired lease: one that knows of
    * a standby further along (higher epoch, then higher seq; ties to the lower
    * node id) that the row also admits lets it win. A node that just started
-   * waits one beat first, to hear its peers: it may have restored less than
-   * one of them holds.
+   * waits first, to hear its peers: a beat, or T when it restored state from
+   * its disk, since that state may lag what one of them holds.
    */
   private candidacy(): Candidacy {
     const m = this.mirror
     if (!m) return { ready: false, ahead: [] }
     if (this.chosen) return { ready: true, ahead: [] }
-    const ready = this.clock.now() - this.startedAt >= this.beatMs
+    // It waits to hear its peers first: a beat, or T when it restored state from its disk (that state may lag theirs).
+    const ready = this.clock.now() - this.startedAt >= (this.restored && this.restored.seq >= 0 ? this.timeoutMs : this.beatMs)
     const mine: [number, number] = [m.synced ? m.epoch : 0, m.seq]
     const ahead: string[] = []
     for (const p of this.members.values()) {

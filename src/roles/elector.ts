@@ -210,8 +210,9 @@ export class Elector implements ElectorLike {
     // Only a member of the row's in-sync set holds every acknowledged write: nobody else may take it over.
     if (!expired || !mayTakeOver(cur, this.node) || !(this.events.eligible?.(cur) ?? true)) return
     const sent = this.clock.now()
-    // The other members of the old set still hold everything acknowledged: they stay in the set until a renewal drops them.
-    const isr = (cur?.isr ?? []).filter((n) => n !== this.node)
+    // The old holder and the other members of its set hold everything acknowledged so far: they stay in the
+    // set until a renewal of this node's drops them (a crashed one is dropped at the first renewal).
+    const isr = cur ? [...new Set([...(cur.isr ?? []), nodeOfHolder(cur.holder)])].filter((n) => n !== this.node) : []
     const row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs, isr)
     if (!row || !this.running || this.frozen) return
     this.seen = row
