@@ -5,12 +5,18 @@ import { CborWriter } from '../codec/writer.js'
 import { readFrame, type DeltaFrame, type SnapshotFrame } from '../codec/frames.js'
 import type { CheckpointStore } from './store.js'
 
-/** A stored record was unreadable (truncated, corrupted); what was skipped is named. */
+/**
+ * A stored record was unusable (truncated, bits flipped, trailing bytes, not
+ * where its key says): `key` names it, `detail` says what was wrong, and the
+ * message what the restore did instead.
+ */
 export class CheckpointCorruptError extends UnderstudyError {
   readonly key: string[]
-  constructor(key: string[], detail: string) {
-    super('CHECKPOINT_CORRUPT', `checkpoint record ${key.join('/')} is unusable (${detail}); restored the newest consistent state before it`)
+  readonly detail: string
+  constructor(key: string[], detail: string, outcome = 'restored the newest consistent state before it') {
+    super('CHECKPOINT_CORRUPT', `checkpoint record ${key.join('/')} is unusable (${detail}); ${outcome}`)
     this.key = key
+    this.detail = detail
   }
 }
 
@@ -39,6 +45,20 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
 const writer = new CborWriter()
 const reader = new CborReader()
 const SEQ_DIGITS = 12
+/** Snapshot keys: `[group, 'snapshot', '<epoch>-<seq>-<copy>']`, both numbers 16 digits, so key order is position order. */
+const POS_DIGITS = 16
+const SNAPSHOT_NAME = /^(\d{16})-(\d{16})-([ab])$/
+const COPIES = ['a', 'b'] as const
+
+/** A snapshot record found in the store, and the position its key names (none for the one-key layout of 0.1.0). */
+interface SnapshotEntry {
+  key: string[]
+  value: Uint8Array
+  at: { epoch: number; seq: number } | undefined
+}
+
+const keyId = (key: readonly string[]) => key.join('\u0000')
+const newer = (a: { epoch: number; seq: number }, b: { epoch: number; seq: number }) => a.epoch > b.epoch || (a.epoch === b.epoch && a.seq > b.seq)
 
 /** What a restore found: the newest consistent state as wire frames, and what had to be skipped. */
 export interface Restored {
@@ -91,11 +111,28 @@ interface Waiting {
 
 /**
  * A snapshot plus an append-only log of the deltas since it, in a
- * CheckpointStore under `[group, …]`. A log record holds one or more
- * consecutive delta frames (the wire frames themselves), wrapped with the
- * epoch, the first seq and a CRC-32 over the frames; the snapshot record holds
- * one snapshot frame. Restoring stops at the first record that is damaged or
- * does not follow on: everything before it is kept.
+ * CheckpointStore under `[group, …]`:
+ *
+ * - `[group, 'snapshot', '<epoch>-<seq>-a']` and `…-b`: the snapshot at
+ *   (epoch, seq), twice. Each record holds one snapshot frame.
+ * - `[group, 'log', '<first seq>']`: one or more consecutive delta frames.
+ * - `[group, 'saved', name]`: named snapshots (`saveNamed`).
+ *
+ * Every record is the wire frames themselves, wrapped with the epoch, the
+ * first seq and a CRC-32 over the frames.
+ *
+ * A new snapshot is written as copy `a`, then copy `b`; only once both are
+ * durable are the log it covers and the older snapshot removed. So at every
+ * moment each position up to the last durable one is held by two snapshot
+ * records, or by a snapshot record and the older snapshot plus the log after
+ * it — except positions only the log holds, once in each record.
+ *
+ * Restoring takes the newest snapshot record that is whole (CRC, decodes,
+ * where its key says), falling back to its twin and then to an older one, and
+ * replays the log records that follow it; it stops at the first log record
+ * that is damaged or does not follow on, keeps everything before it, and
+ * reports every unusable record it met. It never writes: a damaged record
+ * stays as it was until a newer snapshot makes it unneeded.
  */
 export class Checkpointer {
   /** Bytes in the log since the snapshot (written or waiting), and the snapshot's size: compaction compares them. */
@@ -112,6 +149,8 @@ export class Checkpointer {
   private readonly onError: (error: Error) => void
   private readonly onDurable: ((epoch: number, seq: number) => void) | undefined
   private readonly crc: (bytes: Uint8Array, crc?: number) => number
+  /** The snapshot records in the store, by key id; undefined until listed (by a restore, or the first snapshot write). */
+  private snapshots: Map<string, string[]> | undefined
 
   constructor(
     private readonly store: CheckpointStore,
@@ -197,20 +236,60 @@ export class Checkpointer {
     return next
   }
 
-  /** Replaces the snapshot and clears the log (a compaction, or the first checkpoint of an epoch). Batches waiting are covered by it. */
+  /**
+   * Replaces the snapshot and clears the log (a compaction, or the first
+   * checkpoint of an epoch). Batches waiting are covered by it. The snapshot is
+   * written twice, one copy after the other; the log and the older snapshot
+   * are removed only once both copies are durable.
+   */
   writeSnapshot(epoch: number, seq: number, frame: Uint8Array): Promise<void> {
+    if (!Number.isSafeInteger(epoch) || !Number.isSafeInteger(seq) || epoch < 0 || seq < 0)
+      return Promise.reject(new ConfigError(`Checkpointer.writeSnapshot: epoch and seq must be non-negative integers, not ${String(epoch)} and ${String(seq)}`))
     const record = this.wrap(epoch, seq, [frame])
     // Sizes are counted when a write is queued (writes run in order), so compaction does not wait on the disk.
     this.snapshotBytes = record.length
     this.logBytes = 0
     const done = this.waitingDone
     this.dropWaiting()
+    const name = `${String(epoch).padStart(POS_DIGITS, '0')}-${String(seq).padStart(POS_DIGITS, '0')}`
+    const keys = COPIES.map((copy) => [this.group, 'snapshot', `${name}-${copy}`])
     const write = this.queue(epoch, seq, async () => {
-      await this.store.save([this.group, 'snapshot'], record)
+      const known = this.snapshots ?? (await this.listSnapshots())
+      for (const key of keys) {
+        await this.store.save(key, record)
+        known.set(keyId(key), key)
+      }
+      // Both copies are durable: what the older snapshot and the log held, they hold.
       await this.store.removeRange([this.group, 'log'])
+      for (const [id, key] of [...known]) {
+        if (keys.some((k) => keyId(k) === id)) continue
+        await this.store.remove(key)
+        known.delete(id)
+      }
     })
     if (done) write.then(done.resolve, done.reject)
     return write
+  }
+
+  /** The snapshot records in the store (the entries, for restore; the keys are remembered for the next snapshot write). */
+  private async listSnapshots(entries?: SnapshotEntry[]): Promise<Map<string, string[]>> {
+    const found = entries ?? (await this.snapshotEntries())
+    this.snapshots = new Map(found.map((e) => [keyId(e.key), e.key]))
+    return this.snapshots
+  }
+
+  /** Every snapshot record, newest first: by the position in its key, copy `a` before `b`; the 0.1.0 key (`[group, 'snapshot']`) last. */
+  private async snapshotEntries(): Promise<SnapshotEntry[]> {
+    const out: SnapshotEntry[] = []
+    for (const { key, value } of await this.store.loadRange([this.group, 'snapshot'])) {
+      if (key.length === 2) out.push({ key, value, at: undefined })
+      const m = key.length === 3 ? SNAPSHOT_NAME.exec(key[2] as string) : null
+      if (m) out.push({ key, value, at: { epoch: Number(m[1]), seq: Number(m[2]) } })
+    }
+    return out.sort((x, y) => {
+      if (!x.at || !y.at) return x.at ? -1 : y.at ? 1 : 0
+      return newer(x.at, y.at) ? -1 : newer(y.at, x.at) ? 1 : (x.key[2] as string) < (y.key[2] as string) ? -1 : 1
+    })
   }
 
   /**
@@ -298,40 +377,97 @@ export class Checkpointer {
   }
 
   private readSnapshot(key: string[], bytes: Uint8Array): SnapshotFrame {
-    const { frames } = this.unwrap(key, bytes)
-    let f
-    try {
-      f = readFrame(frames[0] as Uint8Array)
-    } catch (err) {
-      throw new CheckpointCorruptError(key, (err as Error).message)
-    }
-    if (f.type !== 'snapshot' || frames.length !== 1) throw new CheckpointCorruptError(key, `holds a ${f.type} frame`)
+    const { epoch, seq, frames } = this.unwrap(key, bytes)
+    if (frames.length !== 1) throw new CheckpointCorruptError(key, `holds ${frames.length} frames, not one snapshot`)
+    const f = this.frame(key, frames[0] as Uint8Array)
+    if (f.type !== 'snapshot') throw new CheckpointCorruptError(key, `holds a ${f.type} frame`)
+    if (f.epoch !== epoch || f.seq !== seq) throw new CheckpointCorruptError(key, `its header says seq ${seq} of epoch ${epoch}, its frame seq ${f.seq} of epoch ${f.epoch}`)
     return f
   }
 
-  /** The newest consistent state: the snapshot, then the deltas that follow it without a gap or a damaged record. */
-  async restore(): Promise<Restored> {
-    const corrupt: CheckpointCorruptError[] = []
-    const snapKey = [this.group, 'snapshot']
-    const snapBytes = await this.store.load(snapKey)
-    if (!snapBytes) return { snapshot: undefined, deltas: [], corrupt }
-    let snapshot: SnapshotFrame
+  private frame(key: string[], bytes: Uint8Array) {
     try {
-      snapshot = this.readSnapshot(snapKey, snapBytes)
+      return readFrame(bytes)
     } catch (err) {
-      corrupt.push(err as CheckpointCorruptError)
-      return { snapshot: undefined, deltas: [], corrupt }
+      throw new CheckpointCorruptError(key, (err as Error).message)
     }
-    this.snapshotBytes = snapBytes.length
+  }
+
+  /** The newest whole snapshot record, or undefined; the unusable ones met before it go to `corrupt`, saying what was restored instead. */
+  private pickSnapshot(entries: SnapshotEntry[], corrupt: CheckpointCorruptError[]): { snapshot: SnapshotFrame; bytes: number } | undefined {
+    const bad: { key: string[]; detail: string; at: SnapshotEntry['at'] }[] = []
+    let picked: { snapshot: SnapshotFrame; bytes: number } | undefined
+    const check = (e: SnapshotEntry): SnapshotFrame | undefined => {
+      try {
+        const f = this.readSnapshot(e.key, e.value)
+        if (e.at && (f.epoch !== e.at.epoch || f.seq !== e.at.seq)) throw new CheckpointCorruptError(e.key, `holds seq ${f.seq} of epoch ${f.epoch}, its key says seq ${e.at.seq} of epoch ${e.at.epoch}`)
+        return f
+      } catch (err) {
+        bad.push({ key: e.key, detail: err instanceof CheckpointCorruptError ? err.detail : String(err), at: e.at })
+        return undefined
+      }
+    }
+    for (const [i, e] of entries.entries()) {
+      const f = check(e)
+      if (!f) continue
+      picked = { snapshot: f, bytes: e.value.length }
+      // Its other copy is checked too, so that a lost copy is reported while the first still holds: the same bytes are whole.
+      const twin = entries[i + 1]
+      if (e.at && twin?.at && twin.at.epoch === e.at.epoch && twin.at.seq === e.at.seq && !sameBytes(twin.value, e.value)) check(twin)
+      break
+    }
+    for (const b of bad) {
+      const s = picked?.snapshot
+      const outcome = !s
+        ? 'no whole snapshot record is left: restored nothing'
+        : b.at && b.at.epoch === s.epoch && b.at.seq === s.seq
+          ? 'its other copy holds the same snapshot: nothing lost'
+          : `restored the older snapshot at seq ${s.seq} of epoch ${s.epoch} and the log after it`
+      corrupt.push(new CheckpointCorruptError(b.key, b.detail, outcome))
+    }
+    return picked
+  }
+
+  /**
+   * The newest consistent state: the newest whole snapshot record, then the
+   * deltas that follow it without a gap or a damaged record. Runs after the
+   * writes already asked for, and writes nothing.
+   */
+  restore(): Promise<Restored> {
+    const read = this.chain.then(() => this.read())
+    this.chain = read.then(
+      () => undefined,
+      () => undefined,
+    )
+    return read
+  }
+
+  private async read(): Promise<Restored> {
+    const corrupt: CheckpointCorruptError[] = []
+    const entries = await this.snapshotEntries()
+    await this.listSnapshots(entries)
+    const picked = this.pickSnapshot(entries, corrupt)
+    if (!picked) return { snapshot: undefined, deltas: [], corrupt }
+    const { snapshot } = picked
+    this.snapshotBytes = picked.bytes
     this.logBytes = 0
     const deltas: DeltaFrame[] = []
     let expect = snapshot.seq + 1
-    for (const { key, value } of await this.store.loadRange([this.group, 'log'])) {
+    const log = await this.store.loadRange([this.group, 'log'])
+    for (let i = 0; i < log.length; i++) {
+      const { key, value } = log[i] as { key: string[]; value: Uint8Array }
+      let whole = false
       try {
-        const { frames } = this.unwrap(key, value)
-        for (const frame of frames) {
-          const f = readFrame(frame)
+        const { epoch, seq, frames } = this.unwrap(key, value)
+        if (key.length !== 3 || key[2] !== String(seq).padStart(SEQ_DIGITS, '0')) throw new CheckpointCorruptError(key, `holds a record of seq ${seq}, its key says ${key.slice(2).join('/')}`)
+        const fs = frames.map((frame, n) => {
+          const f = this.frame(key, frame)
           if (f.type !== 'delta') throw new CheckpointCorruptError(key, `holds a ${f.type} frame`)
+          if (f.epoch !== epoch || f.seq !== seq + n) throw new CheckpointCorruptError(key, `its header says seqs from ${seq} of epoch ${epoch}, its frame ${n} is seq ${f.seq} of epoch ${f.epoch}`)
+          return f
+        })
+        whole = true
+        for (const f of fs) {
           if (f.seq < expect) continue // older than the snapshot: left over from before a compaction
           if (f.seq !== expect || f.epoch !== snapshot.epoch) throw new CheckpointCorruptError(key, `seq ${f.seq} of epoch ${f.epoch} does not follow ${expect - 1}`)
           deltas.push(f)
@@ -339,13 +475,26 @@ export class Checkpointer {
         }
         this.logBytes += value.length
       } catch (err) {
-        corrupt.push(err instanceof CheckpointCorruptError ? err : new CheckpointCorruptError(key, err instanceof ProtocolError ? err.message : String(err)))
+        const e = err instanceof CheckpointCorruptError ? err : new CheckpointCorruptError(key, err instanceof ProtocolError ? err.message : String(err))
+        // A damaged record that ends before the snapshot (the next record starts at or before where the replay stands) held nothing needed.
+        const next = log[i + 1]?.key
+        if (!whole && next?.length === 3 && Number(next[2]) <= expect && Number(key[2]) < expect) {
+          corrupt.push(new CheckpointCorruptError(key, e.detail, 'it held only batches older than the snapshot: nothing lost'))
+          continue
+        }
+        corrupt.push(e)
         break
       }
     }
     this.durable = { epoch: snapshot.epoch, seq: expect - 1 }
     return { snapshot, deltas, corrupt }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } {
