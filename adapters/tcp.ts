@@ -2,12 +2,31 @@
  * TCP transport for Node (`node:net`): one length-prefixed stream per peer.
  *
  * Wire: `u32 length (big-endian) | u8 type | payload`, where type 0 is HELLO
- * (payload: the sender's peer id, UTF-8), 1 is a frame, 2 is BYE. Each side
- * sends HELLO first; a peer is up once its HELLO arrives. Nagle is off. A
- * dialer reconnects with capped exponential backoff and jitter. `send()`
- * returns a promise while the socket's buffer is over its high-water mark, so
- * an awaited `commit()` waits for a slow peer instead of growing memory.
+ * (payload: the sender's peer id, UTF-8, then a NUL and the sender's
+ * incarnation — random per transport instance), 1 is a frame, 2 is BYE, 3 is
+ * USE and 4 is DUPLICATE. Each side sends HELLO first. Nagle is off. A dialer
+ * reconnects with capped exponential backoff and jitter. `send()` returns a
+ * promise while the socket's buffer is over its high-water mark, so an awaited
+ * `commit()` waits for a slow peer instead of growing memory.
+ *
+ * One connection per peer pair: when both ends listen and dial each other
+ * (a peer list), a pair starts with two connections. The end with the lower
+ * peer id picks: the first connection on which the other's HELLO arrives gets
+ * USE, and the peer is up there on both ends; a later connection from the same
+ * incarnation gets DUPLICATE and is closed. The higher end sends nothing but
+ * HELLO on a connection until USE arrives on it, and the lower end sends
+ * frames only on the connection it picked, so no frame ever travels on a
+ * connection that is dropped as a duplicate and per-pair order holds. A
+ * dialled connection that closes while another connection to the same peer is
+ * live is not redialled until that peer's connections are all gone, so a
+ * duplicate does not come back (no flapping). A HELLO from a new incarnation
+ * (the peer restarted before its old connection was seen to close) replaces
+ * the old connection: the peer goes down and comes up again. A HELLO without
+ * an incarnation (an older peer) is taken at once, as before. A connection
+ * that reaches this transport itself (a peer list that names its own address)
+ * is closed and not redialled.
  */
+import { randomUUID } from 'node:crypto'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import {
   backoffDelay,
@@ -45,6 +64,10 @@ export interface TcpOptions {
 const HELLO = 0
 const FRAME = 1
 const BYE = 2
+/** From the lower peer id: this connection is the pair's one; the peer is up on it. */
+const USE = 3
+/** From the lower peer id: the pair already has a connection; this one closes unused. */
+const DUPLICATE = 4
 const HEADER = 5
 
 /** A TCP transport that listens, dials, or both. */
@@ -63,6 +86,12 @@ interface Conn {
   dial: { addr: TcpAddress; attempt: number } | undefined
   /** A HELLO arrived on this connection at some point. */
   greeted: boolean
+  /** The peer's incarnation from its HELLO; undefined for an older peer that sends none. */
+  incarnation: string | undefined
+  /** Closed unused because the pair already has a connection (sent or received DUPLICATE). */
+  duplicate: boolean
+  /** Reaches this transport itself (or another with its id): closed, never redialled. */
+  self: boolean
 }
 
 export class TcpTransport implements Transport {
@@ -71,7 +100,12 @@ export class TcpTransport implements Transport {
   private readonly random: Random
   private readonly maxFrameBytes: number
   private readonly conns = new Set<Conn>()
+  /** The one connection each peer is up on: the only one frames are sent on or taken from. */
   private readonly byPeer = new Map<PeerId, Conn>()
+  /** Addresses whose dialled connection closed while another connection to that peer was live: redialled once none is. */
+  private readonly parked = new Map<PeerId, TcpAddress[]>()
+  /** Tells a restart of this end from a second connection of the same run. */
+  private readonly incarnation = randomUUID()
   private readonly timers = new Set<unknown>()
   private server: Server | undefined
   private handler: TransportHandler | undefined
@@ -174,7 +208,7 @@ export class TcpTransport implements Transport {
   }
 
   private adopt(socket: Socket, dial: Conn['dial']): void {
-    const c: Conn = { socket, peer: undefined, bye: false, chunks: [], buffered: 0, drain: undefined, dial, greeted: false }
+    const c: Conn = { socket, peer: undefined, bye: false, chunks: [], buffered: 0, drain: undefined, dial, greeted: false, incarnation: undefined, duplicate: false, self: false }
     this.conns.add(c)
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.receive(c, chunk))
@@ -183,23 +217,58 @@ export class TcpTransport implements Transport {
     })
     socket.on('close', () => {
       this.conns.delete(c)
-      if (c.peer !== undefined && this.byPeer.get(c.peer) === c) {
-        this.byPeer.delete(c.peer)
-        if (this.state === 'open') this.handler?.peerDown(c.peer, c.bye ? 'closed' : 'lost')
+      const peer = c.peer
+      if (peer !== undefined && this.byPeer.get(peer) === c) {
+        this.byPeer.delete(peer)
+        if (this.state === 'open') this.handler?.peerDown(peer, c.bye ? 'closed' : 'lost')
       }
-      if (c.dial && this.state === 'open') {
-        // Redial: quickly after a working connection dropped, backing off while the peer stays unreachable.
-        const attempt = c.greeted ? 0 : c.dial.attempt + 1
-        const t = this.clock.setTimeout(() => {
-          this.timers.delete(t)
-          this.dial((c.dial as { addr: TcpAddress }).addr, attempt)
-        }, backoffDelay(attempt, this.options.backoff, this.random))
-        this.timers.add(t)
+      if (this.state !== 'open') return
+      if (c.dial && !c.self) {
+        if (peer !== undefined && this.live(peer)) {
+          // The pair has another connection (this one was a duplicate, or replaced): redialling now would only
+          // make a new duplicate. Dial again once that peer has no connection left.
+          const addrs = this.parked.get(peer) ?? []
+          addrs.push(c.dial.addr)
+          this.parked.set(peer, addrs)
+        } else this.redial(c.dial.addr, c.greeted && !c.duplicate ? 0 : c.dial.attempt + 1) // a peer that still holds an old connection: back off
+      }
+      if (peer !== undefined && !this.live(peer)) {
+        const addrs = this.parked.get(peer)
+        this.parked.delete(peer)
+        for (const addr of addrs ?? []) this.redial(addr, 0)
       }
     })
-    const hello = () => this.write(c, HELLO, new TextEncoder().encode(this.id))
+    const hello = () => this.write(c, HELLO, new TextEncoder().encode(`${this.id}\0${this.incarnation}`))
     if (socket.connecting) socket.once('connect', hello)
     else hello()
+  }
+
+  /** Redials `addr` after a backoff: quickly after a working connection dropped, backing off while the peer stays unreachable. */
+  private redial(addr: TcpAddress, attempt: number): void {
+    const t = this.clock.setTimeout(() => {
+      this.timers.delete(t)
+      this.dial(addr, attempt)
+    }, backoffDelay(attempt, this.options.backoff, this.random))
+    this.timers.add(t)
+  }
+
+  /** Whether some connection to `peer` is open and not on its way out as a duplicate. */
+  private live(peer: PeerId): boolean {
+    for (const c of this.conns) if (c.peer === peer && !c.duplicate && !c.socket.destroyed) return true
+    return false
+  }
+
+  /** Makes `c` the connection `c.peer` is up on; a connection it replaces is stale (the peer restarted). */
+  private choose(c: Conn, h: TransportHandler): void {
+    const peer = c.peer as PeerId
+    const old = this.byPeer.get(peer)
+    this.byPeer.set(peer, c)
+    if (old) {
+      // The peer reconnected before we saw its old connection close: that one is stale.
+      old.socket.destroy()
+      h.peerDown(peer, 'lost')
+    }
+    h.peerUp(peer)
   }
 
   private write(c: Conn, type: number, data: Uint8Array): Promise<void> | undefined {
@@ -257,7 +326,10 @@ export class TcpTransport implements Transport {
     const h = this.handler
     if (!h || this.state !== 'open') return
     if (type === HELLO) {
-      const peer = new TextDecoder().decode(payload)
+      const text = new TextDecoder().decode(payload)
+      const cut = text.indexOf('\0')
+      const peer = cut < 0 ? text : text.slice(0, cut)
+      const incarnation = cut < 0 ? undefined : text.slice(cut + 1)
       if (!peer || c.peer !== undefined) {
         h.error(new Error('tcp: a HELLO was empty or repeated; closing that connection'))
         c.socket.destroy()
@@ -265,17 +337,32 @@ export class TcpTransport implements Transport {
       }
       c.peer = peer
       c.greeted = true
-      const old = this.byPeer.get(peer)
-      this.byPeer.set(peer, c)
-      if (old) {
-        // The peer reconnected before we saw its old connection close: that one is stale.
-        old.peer = undefined
-        old.socket.destroy()
-        h.peerDown(peer, 'lost')
+      c.incarnation = incarnation
+      if (peer === this.id) {
+        // This transport reached itself (its own address is in `connect`), or another end uses its id.
+        c.self = true
+        if (incarnation !== this.incarnation) h.error(new Error(`tcp: a peer uses this end's own id ${peer}; closing that connection`))
+        c.socket.destroy()
+        return
       }
-      h.peerUp(peer)
+      if (incarnation === undefined) return this.choose(c, h) // an older peer: no USE, the latest connection wins
+      if (peer < this.id) return // the peer picks: wait for USE or DUPLICATE on this connection
+      const current = this.byPeer.get(peer)
+      if (current && current.incarnation === incarnation) {
+        // The same run of the peer is already up on another connection (both ends dialled): close this one unused.
+        c.duplicate = true
+        this.write(c, DUPLICATE, new Uint8Array(0))
+        void this.end(c)
+        return
+      }
+      this.write(c, USE, new Uint8Array(0))
+      this.choose(c, h)
     } else if (type === FRAME && c.peer !== undefined) {
-      h.message(c.peer, payload)
+      // Frames count only on the connection the peer is up on (none are sent on another).
+      if (this.byPeer.get(c.peer) === c) h.message(c.peer, payload)
+    } else if ((type === USE || type === DUPLICATE) && c.peer !== undefined && c.incarnation !== undefined && c.peer < this.id && !c.duplicate && this.byPeer.get(c.peer) !== c) {
+      if (type === USE) this.choose(c, h)
+      else c.duplicate = true // the peer closes it
     } else if (type === BYE) {
       c.bye = true
     } else {

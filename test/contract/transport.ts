@@ -146,6 +146,25 @@ export function runTransportContract(name: string, factory: () => Promise<Contra
       expect(ra.messages.map((m) => str(m.data))).toEqual(sizes.map((_, i) => `b${i}`))
     })
 
+    it('a pair stays up on one path: a ping-pong run arrives once and in order, and neither end goes down or comes up again', async () => {
+      await connect()
+      // Each frame answers the previous one, so the run spans many round trips (a flapping connection shows up here).
+      const ROUNDS = 200
+      for (let i = 0; i < ROUNDS; i++) {
+        void pair.a.send(text(`ping${i}`), pair.b.id)
+        await rb.until(() => rb.messages.length > i, `b receives ping ${i}`, 10_000, pair.advance && (() => pair.advance?.(1)))
+        void pair.b.send(text(`pong${i}`), pair.a.id)
+        await ra.until(() => ra.messages.length > i, `a receives pong ${i}`, 10_000, pair.advance && (() => pair.advance?.(1)))
+      }
+      expect(rb.messages.map((m) => str(m.data))).toEqual(Array.from({ length: ROUNDS }, (_, i) => `ping${i}`))
+      expect(ra.messages.map((m) => str(m.data))).toEqual(Array.from({ length: ROUNDS }, (_, i) => `pong${i}`))
+      expect(ra.ups).toEqual([pair.b.id])
+      expect(rb.ups).toEqual([pair.a.id])
+      expect(ra.downs).toEqual([])
+      expect(rb.downs).toEqual([])
+      expect([...ra.errors, ...rb.errors]).toEqual([])
+    })
+
     it('delivers an 8 MB frame intact', async () => {
       await connect()
       const big = new Uint8Array(8 * 1024 * 1024 + 3)
