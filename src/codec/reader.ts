@@ -4,8 +4,9 @@
  * booleans, null, undefined and bigints (64-bit integers and tag 2/3
  * bignums). Anything else (maps, other tags, indefinite lengths, reserved
  * values, trailing bytes) is refused, as are lengths that run past the input.
- * A property test checks that whatever it accepts, cbor-x decodes to the same
- * value.
+ * A property test and a differential fuzz (test/codec-fuzz.test.ts,
+ * `npm run fuzz:codec`) check that whatever it accepts, cbor-x decodes to the
+ * same value.
  *
  * Why not cbor-x's decoder on the hot path: its `read` is one very large
  * function whose speed depends on the shapes it has seen before (measured on

@@ -11,15 +11,17 @@
  *   {@link outsideSubset}, an independent walk of the bytes. Each reason is
  *   one of our reader's deliberate refusals, counted by name:
  *     map            — major type 5 (frames are arrays);
- *     tag N          — any tag but 2 and 3 (cbor-x reads 0/1 as dates, 28/29 as
- *                      shared references, 55799 as a no-op, 64–87 as typed arrays…);
+ *     tag N, other tag — any tag but 2 and 3 (cbor-x reads 0/1 as dates, 28/29 as
+ *                      shared references, 55799 as a no-op, 64–87 as typed arrays…;
+ *                      tags 0, 1, 28, 55799 and 64 are counted by number);
  *     bignum shape   — tag 2/3 around anything but a byte string;
  *     simple N       — simple values other than false, true, null, undefined
- *                      (cbor-x reads some as "packed values");
+ *                      (cbor-x reads some as "packed values"), and any in the
+ *                      two-byte form f8 xx (cbor-x reads f8 15 as true);
  *     indefinite     — indefinite-length arrays and maps;
- *     too deep       — nested more than 32 levels;
- * Text that is not valid UTF-8 is inside the subset: both decoders replace the
- * bad bytes with U+FFFD, and must do it alike.
+ *     too deep       — nested more than 32 levels.
+ *   Text that is not valid UTF-8 is inside the subset: both decoders replace
+ *   the bad bytes with U+FFFD, and must do it alike.
  * - our reader accepts and cbor-x refuses, our reader throws anything but a
  *   CborError, or it refuses an input inside the subset: a disagreement.
  *
@@ -321,7 +323,7 @@ function toHalf(v: number): number | undefined {
   return undefined
 }
 
-/** Items outside the subset, for the generators to splice in. */
+/** Items outside the subset, and text strings that are not UTF-8 (inside it), for the generators to splice in. */
 const FOREIGN: number[][] = [
   [0xa0], // {}
   [0xa1, 0x61, 0x61, 0x01], // {a: 1}
@@ -379,7 +381,8 @@ export function outsideSubset(b: Uint8Array): string | undefined {
     if (major === 7) {
       if (info >= 20 && info <= 23) return true
       if (info >= 25 && info <= 27) return (p += 1 << (info - 24)) <= b.length
-      reason = `simple ${info === 24 ? b[p] : info}`
+      // f8 xx: RFC 8949 calls xx < 32 not well-formed; cbor-x reads f8 15 as true.
+      reason = info === 24 ? `two-byte simple ${b[p]}` : `simple ${info}`
       return false
     }
     const n = arg(info)
