@@ -23,7 +23,7 @@ export default defineConfig({
       fileName: (_format, name) => `${name}.js`,
     },
     rollupOptions: {
-      external: [/^cbor-x/, /^idb/, /^comlink/, /^ws$/, /^node:/],
+      external: [/^idb/, /^comlink/, /^ws$/, /^node:/],
       output: {
         chunkFileNames: 'chunks/[name]-[hash].js',
         banner: (chunk) => (chunk.name === 'bin/understudy' ? '#!/usr/bin/env node' : ''),

@@ -4,8 +4,9 @@
  * booleans, null, undefined and bigints (64-bit integers and tag 2/3
  * bignums). Anything else (maps, other tags, indefinite lengths, reserved
  * values, trailing bytes) is refused, as are lengths that run past the input.
- * A property test checks that whatever it accepts, cbor-x decodes to the same
- * value.
+ * A property test and a differential fuzz (test/codec-fuzz.test.ts,
+ * `npm run fuzz:codec`) check that whatever it accepts, cbor-x decodes to the
+ * same value.
  *
  * Why not cbor-x's decoder on the hot path: its `read` is one very large
  * function whose speed depends on the shapes it has seen before (measured on
@@ -188,14 +189,30 @@ export class CborReader {
   }
 }
 
-/** Strings up to this many bytes go through the cache: property names and short values repeat a lot. */
+/**
+ * Strings up to this many bytes go through the cache: property names and short values repeat a lot.
+ * (Strings with a one-byte head, up to 23 bytes, take the read fast path into the cache as well.)
+ */
 const CACHED = 16
+/**
+ * ASCII strings only. A hit is checked by comparing the cached string's char
+ * codes with the bytes, which is a proof of equality only when every char code
+ * is a byte of its own UTF-8 — that is, for ASCII. (A non-ASCII string's UTF-8
+ * bytes can equal another string's char codes: "café" is 63 61 66 c3 a9, the
+ * char codes of "cafÃ©".)
+ */
 const cache: (string | undefined)[] = new Array(1024)
 
-/** A short string, from the cache when the same bytes decoded to it before (checked byte by byte). */
+/** A short string, from the cache when the same ASCII bytes decoded to it before (checked byte by byte). */
 function cachedString(b: Uint8Array, start: number, n: number): string {
   let h = n
-  for (let i = start; i < start + n; i++) h = (Math.imul(h, 31) + (b[i] as number)) | 0
+  let high = 0
+  for (let i = start; i < start + n; i++) {
+    const c = b[i] as number
+    high |= c
+    h = (Math.imul(h, 31) + c) | 0
+  }
+  if (high > 0x7f) return utf8.decode(b.subarray(start, start + n))
   const slot = (h ^ (h >>> 10)) & 1023
   const hit = cache[slot]
   if (hit !== undefined && hit.length === n) {
@@ -207,20 +224,26 @@ function cachedString(b: Uint8Array, start: number, n: number): string {
       }
     if (same) return hit
   }
-  const s = shortString(b, start, n)
+  const s = asciiString(b, start, n)
   cache[slot] = s
   return s
 }
 
 const fromCharCode = String.fromCharCode
 
-/**
- * ASCII decoded up to eight characters per call (each `+=` of one character would
- * allocate an intermediate string); anything else through TextDecoder.
- */
+/** ASCII through {@link asciiString}; anything else through TextDecoder. */
 function shortString(b: Uint8Array, start: number, n: number): string {
   const end = start + n
   for (let i = start; i < end; i++) if ((b[i] as number) > 0x7f) return utf8.decode(b.subarray(start, end))
+  return asciiString(b, start, n)
+}
+
+/**
+ * Bytes known to be ASCII, decoded up to eight characters per call (each `+=`
+ * of one character would allocate an intermediate string).
+ */
+function asciiString(b: Uint8Array, start: number, n: number): string {
+  const end = start + n
   let s = ''
   let i = start
   for (; i + 8 <= end; i += 8)
