@@ -26,10 +26,14 @@
  * it when stale; a writer paused while holding it then renamed its outdated
  * table over a newer one.)
  *
- * Old versions are removed after each write, keeping the newest few. Removal
- * never touches the version just written, and a reader that finds a listed
+ * Old versions are removed after each write: those more than 8 below the
+ * one just written, so never the newest, and a reader that finds a listed
  * version gone (removed under it) lists again rather than concluding there is
- * no table.
+ * no table. A removed number is free again, so a writer paused for longer than
+ * 8 changes could link into it: after linking, a writer that finds a version
+ * more than 8 above its own knows it may have done that, and counts the change
+ * as lost (its file lies below the newest, which is what everyone reads, and
+ * is removed in turn).
  *
  * A damaged version (bit flip, truncation: it does not parse or its fields are
  * invalid) is skipped and the newest whole one below it is used — but the
@@ -279,7 +283,11 @@ export class FileLeaseStore implements LeaseStore {
     } finally {
       await d.close()
     }
-    return true
+    // A writer paused long enough finds its number free again if it was collected: then versions more than KEEP above it exist
+    // (collection only removes numbers more than KEEP below one just written, and never the highest). Its file is not the
+    // table (a newer one is), so it counts as a lost race; the stray file is collected in turn.
+    const { versions } = await this.versions()
+    return (versions[0] ?? version) <= version + KEEP
   }
 
   /** Removes versions more than KEEP below the one just written (never it, nor anything newer), and stale temp files. */

@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { VirtualClock, type LeaseRow } from 'understudy-ha'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileLease } from 'understudy-ha/adapters/file-lease'
 
 const T = 200
@@ -95,6 +95,31 @@ describe('file lease: a paused writer', () => {
     // c still holds it: its renewal is accepted.
     clock.advance(10)
     expect(await c.updateHeartbeat('c', 'p', cRow, T)).toMatchObject({ holder: 'c', epoch: 2 })
+  })
+
+  it('a writer paused for longer than the versions kept, whose number was collected meanwhile, does not count its late write', async () => {
+    const path = await table()
+    const clock = new VirtualClock(Date.now())
+    const g = gate()
+    const a = fileLease(path, { clock, beforeCommit: g.hook })
+    const b = fileLease(path, { clock })
+    const first = (await a.updateHeartbeat('a', 'p', undefined, T)) as LeaseRow
+    g.arm()
+    const renewal = a.updateHeartbeat('a', 'p', first, T)
+    await g.reached
+    clock.advance(T + 1)
+    let row = (await b.updateHeartbeat('b', 'p', first, T)) as LeaseRow
+    // b renews many times: the version a is about to write is written, and collected as old.
+    for (let i = 0; i < 20; i++) {
+      clock.advance(10)
+      row = (await b.updateHeartbeat('b', 'p', row, T)) as LeaseRow
+    }
+    expect(await readdir(dirname(path))).not.toContain('lease.json.2')
+    g.open()
+    expect(await renewal).toBeUndefined()
+    expect(await a.read('p')).toEqual(row)
+    clock.advance(10)
+    expect(await b.updateHeartbeat('b', 'p', row, T)).toMatchObject({ holder: 'b', epoch: 2 })
   })
 
   it('a holder paused inside a renewal that nobody overtook completes it when it wakes', async () => {
