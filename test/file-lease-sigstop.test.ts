@@ -87,7 +87,7 @@ async function runGroup(g: number, size: number, seed: number): Promise<GroupRes
   }
   await Promise.all(nodes.map((n) => new Promise<void>((resolve) => n.listeners.add((m) => m.ready && resolve()))))
 
-  // The table, polled as fast as it can be read: its epoch must never go down.
+  // The table, polled every few ms (a wrong table stays at least until the next beat, 50 ms): its epoch must never go down.
   const monitor = fileLease(path)
   let polling = true
   const poll = (async () => {
@@ -98,7 +98,7 @@ async function runGroup(g: number, size: number, seed: number): Promise<GroupRes
       } catch (err) {
         result.errors.push(`monitor: ${String(err)}`)
       }
-      await sleep(2)
+      await sleep(5)
     }
   })()
 
