@@ -182,10 +182,14 @@ export class FileLeaseStore implements LeaseStore {
       const s = await this.snapshot()
       const [result, changed] = decide(s)
       if (!changed) return result
-      if (await this.commit(s.next, s.table)) {
-        await this.collect(s.next)
-        return result
-      }
+      if (!(await this.commit(s.next, s.table))) continue
+      // A writer paused long enough finds its number free again if it was collected: then versions more than KEEP above it
+      // exist (collection only removes numbers more than KEEP below one just written, and never the highest). Its file is not
+      // the table (a newer one is), so the change counts as lost and is decided again; the stray file is collected in turn.
+      const listed = await this.versions()
+      if ((listed.versions[0] ?? s.next) > s.next + KEEP) continue
+      await this.collect(s.next, listed)
+      return result
     }
     throw new Error(`fileLease: ${this.path} changed under ${MAX_ATTEMPTS} attempts in a row`)
   }
@@ -283,16 +287,11 @@ export class FileLeaseStore implements LeaseStore {
     } finally {
       await d.close()
     }
-    // A writer paused long enough finds its number free again if it was collected: then versions more than KEEP above it exist
-    // (collection only removes numbers more than KEEP below one just written, and never the highest). Its file is not the
-    // table (a newer one is), so it counts as a lost race; the stray file is collected in turn.
-    const { versions } = await this.versions()
-    return (versions[0] ?? version) <= version + KEEP
+    return true
   }
 
   /** Removes versions more than KEEP below the one just written (never it, nor anything newer), and stale temp files. */
-  private async collect(written: number): Promise<void> {
-    const { versions, tmps } = await this.versions()
+  private async collect(written: number, { versions, tmps }: { versions: number[]; tmps: string[] }): Promise<void> {
     for (const v of versions) if (v < written - KEEP) await rm(this.file(v), { force: true })
     for (const n of tmps) {
       const f = join(this.dir, n)
