@@ -133,7 +133,7 @@ export class FileLeaseStore implements LeaseStore {
     return (await this.snapshot()).table.rows[role]
   }
 
-  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number): Promise<LeaseRow | undefined> {
+  updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number, isr?: string[]): Promise<LeaseRow | undefined> {
     return this.change((s) => {
       const t = s.table
       const now = this.now()
@@ -141,7 +141,7 @@ export class FileLeaseStore implements LeaseStore {
       // Behind a damaged version, a role without a row may have been created there: not before its lease would have expired.
       if (!stored && s.damagedAt !== undefined && now - s.damagedAt <= timeoutMs) return [undefined, false]
       const floor = Math.max(t.released[role] ?? 0, t.floor)
-      const next = decideHeartbeat(stored, uuid, seen, now, timeoutMs, floor || undefined)
+      const next = decideHeartbeat(stored, uuid, seen, now, timeoutMs, floor || undefined, isr)
       if (next) t.rows[role] = next
       return [next, !!next]
     })

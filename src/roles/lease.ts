@@ -165,6 +165,8 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   async clear(): Promise<void> {
+    // Epochs never go backwards, even through a clear.
+    for (const [role, row] of this.rows) this.released.set(role, Math.max(this.released.get(role) ?? 0, row.epoch))
     this.rows.clear()
   }
 

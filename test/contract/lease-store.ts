@@ -67,6 +67,24 @@ export function runLeaseStoreContract(name: string, make: (clock: VirtualClock) 
       expect(await s.updateHeartbeat('a', 'p', a, T)).toBeUndefined()
     })
 
+    it('epochs never go backwards through a clear', async () => {
+      const clock = new VirtualClock()
+      const s = await make(clock)
+      const a = (await s.updateHeartbeat('a', 'p', undefined, T)) as LeaseRow
+      await s.clear()
+      expect(await s.updateHeartbeat('b', 'p', undefined, T)).toMatchObject({ holder: 'b', epoch: a.epoch + 1 })
+    })
+
+    it('the in-sync set given with a heartbeat is stored with the row and read back', async () => {
+      const clock = new VirtualClock()
+      const s = await make(clock)
+      const a = (await s.updateHeartbeat('a@1', 'p', undefined, T, [])) as LeaseRow
+      expect(a.isr).toEqual([])
+      const b = (await s.updateHeartbeat('a@1', 'p', a, T, ['n2', 'n3'])) as LeaseRow
+      expect(b).toMatchObject({ holder: 'a@1', epoch: a.epoch, isr: ['n2', 'n3'] })
+      expect((await s.read('p'))?.isr).toEqual(['n2', 'n3'])
+    })
+
     it('roles are independent rows', async () => {
       const clock = new VirtualClock()
       const s = await make(clock)
