@@ -37,8 +37,7 @@ const say = (event: string, fields: object = {}) => console.log(JSON.stringify({
 const ha = await Understudy.start({
   group: 'demo',
   transport: tcp({ id, ...(mode === 'listen' ? { listen: { port: Number(port) } } : { connect: { port: Number(port) }, backoff: { initialMs: 20, maxMs: 200 } }) }),
-  // A process killed in the middle of a lease operation leaves its lock file: it is broken after lockStaleMs.
-  lease: fileLease(join(dir, 'lease.json'), { lockStaleMs: 300 }),
+  lease: fileLease(join(dir, 'lease.json')),
   heartbeat: { intervalMs: 100, timeoutMs: 400 },
   checkpoints: fsCheckpoints(join(dir, `checkpoints-${id}`)),
   classes: [Customer, Order],

@@ -19,8 +19,7 @@ const say = (event: string, fields: object) => console.log(JSON.stringify({ id, 
 const ha = await Understudy.start({
   group: 'counter',
   transport: tcp({ id, ...(mode === 'listen' ? { listen: { port: Number(port) } } : { connect: { port: Number(port) } }) }),
-  // A process killed in the middle of a lease operation leaves its lock file: it is broken after lockStaleMs.
-  lease: fileLease(join(dir, 'lease.json'), { lockStaleMs: 300 }),
+  lease: fileLease(join(dir, 'lease.json')),
   heartbeat: { intervalMs: 100, timeoutMs: 400 },
   checkpoints: fsCheckpoints(join(dir, `checkpoints-${id}`)),
 })

@@ -1,7 +1,7 @@
 /**
  * One node of a real-process cluster (test/support/cluster.ts), in its own
- * process: TCP on 127.0.0.1, a file lease (I = 100 ms, T = 400 ms, lockStaleMs
- * 300), filesystem checkpoints, sync commits.
+ * process: TCP on 127.0.0.1, a file lease (I = 100 ms, T = 400 ms),
+ * filesystem checkpoints, sync commits.
  *
  *   tsx test/e2e/cluster-node.ts '<json NodeConfig>'
  *
@@ -49,7 +49,7 @@ async function run(): Promise<void> {
   const ha = await Understudy.start({
     group: config.group,
     transport,
-    lease: fileLease(config.leasePath, { lockStaleMs: 300 }),
+    lease: fileLease(config.leasePath),
     heartbeat: { intervalMs: 100, timeoutMs: 400 },
     checkpoints: fsCheckpoints(join(config.dir, `checkpoints-${config.id}`)),
     commitMode: 'sync',

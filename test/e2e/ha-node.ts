@@ -16,8 +16,8 @@ const ha = await Understudy.start({
   group: 'e2e',
   transport,
   ...(electIn === 'worker'
-    ? { election: workerElection({ module: 'understudy-ha/adapters/file-lease', exportName: 'fileLease', args: [leasePath, { lockStaleMs: 300 }] }) }
-    : { lease: fileLease(leasePath, { lockStaleMs: 300 }) }),
+    ? { election: workerElection({ module: 'understudy-ha/adapters/file-lease', exportName: 'fileLease', args: [leasePath] }) }
+    : { lease: fileLease(leasePath) }),
   heartbeat: { intervalMs: 50, timeoutMs: 200 },
 })
 const send = (m: object) => process.send?.(m)
