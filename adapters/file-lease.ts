@@ -61,7 +61,7 @@
  */
 import { link, open, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { asLeaseRow, decideHeartbeat, type Clock, type LeaseRow, type LeaseStore } from '../src/index.js'
+import { asLeaseRow, decideHeartbeat, isExpired, releasedRow, type Clock, type LeaseRow, type LeaseStore } from '../src/index.js'
 
 export interface FileLeaseOptions {
   /** Accepted and ignored: the store no longer takes a lock (see the module comment). Kept so existing configurations compile. */
@@ -149,14 +149,15 @@ export class FileLeaseStore implements LeaseStore {
 
   async getPrimary(role: string, timeoutMs: number): Promise<string | undefined> {
     const r = (await this.snapshot()).table.rows[role]
-    return r && this.now() - r.lastSeen <= timeoutMs ? r.holder : undefined
+    return r && !isExpired(r, this.now(), timeoutMs) ? r.holder : undefined
   }
 
-  release(uuid: string, role: string): Promise<void> {
+  release(uuid: string, role: string, isr?: string[]): Promise<void> {
     return this.change((s) => {
       const r = s.table.rows[role]
       if (r?.holder !== uuid) return [undefined, false]
-      forget(s.table, role)
+      // The row stays, given up: whoever takes it next still sees the in-sync set.
+      s.table.rows[role] = releasedRow(r, isr)
       return [undefined, true]
     })
   }

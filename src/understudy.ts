@@ -171,6 +171,8 @@ interface Member {
   seq: number
   /** The node id it announced. */
   node: string
+  /** The run of that node it announced (in-sync sets name runs: a restarted node holds only what it restored). */
+  incarnation: string
 }
 
 /**
@@ -643,7 +645,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     for (const p of this.members.values()) {
       if (p.role !== 'standby') continue
       const theirs: [number, number] = [p.seq >= 0 ? p.epoch : 0, p.seq]
-      if (theirs[0] > mine[0] || (theirs[0] === mine[0] && (theirs[1] > mine[1] || (theirs[1] === mine[1] && p.node < this.nodeId)))) ahead.push(p.node)
+      if (theirs[0] > mine[0] || (theirs[0] === mine[0] && (theirs[1] > mine[1] || (theirs[1] === mine[1] && p.node < this.nodeId)))) ahead.push(p.incarnation)
     }
     return { ready, ahead }
   }
@@ -653,7 +655,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.mirror?.dispose()
     this.mirror = undefined
     this.highestEpoch = Math.max(this.highestEpoch, epoch)
-    this.primary = new Primary(epoch, seq, this.clock, this.logLimits, (peer) => this.members.get(peer)?.node)
+    this.primary = new Primary(epoch, seq, this.clock, this.logLimits, (peer) => this.members.get(peer)?.incarnation)
     for (const [peer, m] of this.members) if (m.role === 'standby') this.primary.addReplica(peer)
     // Elected: the row it took names the standbys that still hold every acknowledged write.
     if (this.elector) this.primary.commitIsr(this.leaseIsr)
@@ -708,7 +710,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       this.emit('error', { error: error as Error, from })
       return
     }
-    if (f.type === 'hello') return this.onHello(from, f.group, f.node, f.role, f.epoch, f.seq)
+    if (f.type === 'hello') return this.onHello(from, f.group, f.node, f.incarnation, f.role, f.epoch, f.seq)
     if (!this.members.has(from)) return
     // A standby takes replication frames only from the active it follows; an older epoch is reported as fenced.
     if ((f.type === 'delta' || f.type === 'snapshot') && from !== this.activePeer) {
@@ -742,10 +744,15 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     } else this.becomeActive(Math.max(this.highestEpoch, m.epoch) + 1, m.seq, true)
   }
 
-  private onHello(from: PeerId, group: string, node: string, role: Role, epoch: number, seq: number): void {
+  private onHello(from: PeerId, group: string, node: string, incarnation: string, role: Role, epoch: number, seq: number): void {
     if (group !== this.group) return
-    const known = this.members.get(from)
-    this.members.set(from, { role, epoch, seq, node })
+    let known = this.members.get(from)
+    // Another run of the node behind this peer: what it held before is gone (as if it went down and came back).
+    if (known && known.incarnation !== incarnation) {
+      this.handler.peerDown(from, 'lost')
+      known = undefined
+    }
+    this.members.set(from, { role, epoch, seq, node, incarnation })
     if (!known) {
       this.send(this.hello(), from)
       this.emit('peer', { peer: from, up: true, role })
@@ -1011,6 +1018,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     return writeHello({
       group: this.group,
       node: this.nodeId,
+      incarnation: this.incarnation,
       role: this.currentRole,
       // A standby reports the epoch of the state it holds, so peers can compare positions.
       epoch: this.primary?.epoch ?? (this.mirror?.synced ? this.mirror.epoch : 0),

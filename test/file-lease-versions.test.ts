@@ -114,7 +114,7 @@ describe('file lease: numbered versions', () => {
     const s = fileLease(path, { clock })
     const a = (await s.updateHeartbeat('a', 'p', undefined, T)) as LeaseRow
     await s.release('a', 'p')
-    const b = (await s.updateHeartbeat('b', 'p', undefined, T)) as LeaseRow
+    const b = (await s.updateHeartbeat('b', 'p', await s.read('p'), T)) as LeaseRow
     expect(b.epoch).toBe(a.epoch + 1)
     await s.clear()
     expect(await s.read('p')).toBeUndefined()

@@ -22,6 +22,8 @@ export interface HelloFrame {
   role: RoleName
   epoch: number
   seq: number
+  /** This run of the node (`<node>@<random>`); a HELLO without one (an older peer) is its node's. */
+  incarnation: string
 }
 /** The whole graph at (epoch, seq). */
 export interface SnapshotFrame {
@@ -77,8 +79,8 @@ function write(parts: unknown[]): Uint8Array {
   return writer.encode(parts)
 }
 
-export function writeHello(f: Omit<HelloFrame, 'type'>): Uint8Array {
-  return write([PROTOCOL_VERSION, FrameType.Hello, f.group, f.node, RoleCode[f.role], f.epoch, f.seq])
+export function writeHello(f: Omit<HelloFrame, 'type' | 'incarnation'> & { incarnation?: string }): Uint8Array {
+  return write([PROTOCOL_VERSION, FrameType.Hello, f.group, f.node, RoleCode[f.role], f.epoch, f.seq, f.incarnation ?? f.node])
 }
 export function writeSnapshot(epoch: number, seq: number, body: SnapshotBody): Uint8Array {
   return write([PROTOCOL_VERSION, FrameType.Snapshot, epoch, seq, body])
@@ -134,11 +136,13 @@ export function readFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMIT
     throw new ProtocolError('VERSION', 'frame[0]', `protocol version ${String(f[0])} is not supported (this build speaks ${PROTOCOL_VERSION})`)
   switch (f[1]) {
     case FrameType.Hello: {
-      if (f.length !== 7) throw new ProtocolError('MALFORMED', 'hello', 'a hello has 7 fields')
+      if (f.length !== 7 && f.length !== 8) throw new ProtocolError('MALFORMED', 'hello', 'a hello has 7 or 8 fields')
       if (typeof f[2] !== 'string' || typeof f[3] !== 'string') throw new ProtocolError('TYPE', 'hello', 'group and node are strings')
-      const role = ROLE_NAMES[f[4] as number]
+      if (f.length === 8 && typeof f[7] !== 'string') throw new ProtocolError('TYPE', 'hello[7]', 'the incarnation is a string')
+      const role = Number.isInteger(f[4]) ? ROLE_NAMES[f[4] as number] : undefined
       if (role === undefined) throw new ProtocolError('TYPE', 'hello[4]', `unknown role ${String(f[4])}`)
-      return { type: 'hello', group: f[2], node: f[3], role, epoch: counter(f[5], 'hello.epoch', 0), seq: counter(f[6], 'hello.seq', -1) }
+      const incarnation = f.length === 8 ? (f[7] as string) : f[3]
+      return { type: 'hello', group: f[2], node: f[3], role, epoch: counter(f[5], 'hello.epoch', 0), seq: counter(f[6], 'hello.seq', -1), incarnation }
     }
     case FrameType.Snapshot: {
       if (f.length !== 5) throw new ProtocolError('MALFORMED', 'snapshot', 'a snapshot has 5 fields')

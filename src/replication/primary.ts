@@ -8,6 +8,8 @@ interface Replica {
   acked: number
   /** `acked` at the previous retransmission check. */
   seen: number
+  /** The seq produced when it was added: once it acknowledges this, it holds every write acknowledged so far (later ones wait for it). */
+  joined: number
   /** Highest seq its checkpoints hold; undefined for a standby that keeps none. */
   persisted?: number
 }
@@ -82,7 +84,8 @@ export class Primary {
 
   /**
    * The in-sync set to store with the next lease renewal: connected standbys
-   * that have applied everything produced so far, and connected members of
+   * that have applied everything produced before they joined (every commit
+   * since has waited for them), and connected members of
    * the stored set (commits still wait for them, so they hold every
    * acknowledged write). A member that disconnected is left out: once a row
    * without it is stored, commits stop waiting for it.
@@ -93,7 +96,7 @@ export class Primary {
     for (const [peer, r] of this.replicas) {
       const node = this.nodeOf(peer)
       if (node === undefined || out.includes(node)) continue
-      if ((r.acked >= 0 && r.acked >= this.seq) || this.committed.has(node)) {
+      if ((r.acked >= 0 && r.acked >= r.joined) || this.committed.has(node)) {
         out.push(node)
         this.handedOut.set(node, n)
       }
@@ -154,7 +157,7 @@ export class Primary {
 
   /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
   addReplica(peer: PeerId): void {
-    this.replicas.set(peer, { acked: -1, seen: -2 })
+    this.replicas.set(peer, { acked: -1, seen: -2, joined: this.seq })
     const node = this.nodeOf(peer)
     if (node !== undefined) this.ghosts.delete(node)
   }

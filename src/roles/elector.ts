@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js'
 import { ConfigError } from '../errors.js'
-import { mayTakeOver, nodeOfHolder, type LeaseRow, type LeaseStore } from './lease.js'
+import { isExpired, mayEverTakeOver, mayTakeOver, type LeaseRow, type LeaseStore } from './lease.js'
 
 /** Heartbeat timing: interval I and timeout T, with T > 2·I. */
 export interface HeartbeatOptions {
@@ -25,13 +25,13 @@ export function checkHeartbeat(h: HeartbeatOptions): void {
 export interface Candidacy {
   /** It holds state (or was chosen by a handover) and has heard its peers since it started. */
   ready: boolean
-  /** Node ids of standbys further along than this node (or level with it and ordered first). */
+  /** Incarnations of standbys further along than this node (or level with it and ordered first). */
   ahead: string[]
 }
 
-/** A node may take `row` when it is ready and no standby ahead of it may take that row too. */
+/** A node may take `row` when it is ready and no standby ahead of it could ever take that row too. */
 export function eligibleWith(c: Candidacy, row: LeaseRow | undefined): boolean {
-  return c.ready && !c.ahead.some((node) => mayTakeOver(row, node))
+  return c.ready && !c.ahead.some((incarnation) => mayEverTakeOver(row, incarnation))
 }
 
 export interface ElectorEvents {
@@ -48,7 +48,7 @@ export interface ElectorEvents {
   eligible?(row: LeaseRow | undefined): boolean
   /** This node's candidacy, for an election in another thread (which then decides `eligible` itself). */
   candidacy?(): Candidacy
-  /** The in-sync set the holder stores with each renewal (node ids of standbys holding every acknowledged write). */
+  /** The in-sync set the holder stores with each renewal (incarnations of standbys holding every acknowledged write). */
   isr?(): string[]
   /** A row this node wrote was stored (a takeover or a renewal); called before `elected` on a takeover. */
   confirmed?(row: LeaseRow): void
@@ -95,8 +95,6 @@ export class Elector implements ElectorLike {
   private unwatch: (() => void) | undefined
   /** While true the elector does nothing, as if its thread were frozen (tests of hung nodes). */
   frozen = false
-  /** The node this incarnation belongs to (`uuid` is `<node>@<random>`): what an in-sync set names. */
-  private readonly node: string
 
   constructor(
     private readonly uuid: string,
@@ -107,7 +105,6 @@ export class Elector implements ElectorLike {
     private readonly events: ElectorEvents,
   ) {
     checkHeartbeat(heartbeat)
-    this.node = nodeOfHolder(uuid)
   }
 
   /** True while this node holds the role (and has confirmed it within T − I). */
@@ -147,8 +144,10 @@ export class Elector implements ElectorLike {
   /** Stops and gives the lease up, so another node can take it at its next beat rather than after T. */
   async resign(reason = 'resigned'): Promise<void> {
     const held = this.leader
+    // The set as it stands now: the standbys that hold every acknowledged write may take over at once.
+    const isr = held ? this.events.isr?.() : undefined
     this.stop(reason)
-    if (held) await this.store.release(this.uuid, this.role)
+    if (held) await this.store.release(this.uuid, this.role, isr)
   }
 
   /** Beats every I, whatever the store's latency: a beat still in flight makes the next one skip. */
@@ -204,15 +203,16 @@ export class Elector implements ElectorLike {
     if (!this.running || this.frozen) return
     this.seen = cur
     // Only an expired row may be taken; a restarted node never reclaims its own fresh row (it has lost its state).
-    const expired = !cur || this.store.now() - cur.lastSeen > timeoutMs
+    const now = this.store.now()
+    const expired = !cur || isExpired(cur, now, timeoutMs)
     // A store that can tell sooner that the holder is gone (a closed tab's Web Lock) wakes this follower up at once.
     if (!expired && cur && cur.holder !== this.uuid && this.store.watch && !this.unwatch) this.unwatch = this.store.watch(this.role, () => this.poke())
     // Only a member of the row's in-sync set holds every acknowledged write: nobody else may take it over.
-    if (!expired || !mayTakeOver(cur, this.node) || !(this.events.eligible?.(cur) ?? true)) return
+    if (!expired || !mayTakeOver(cur, this.uuid, now, timeoutMs) || !(this.events.eligible?.(cur) ?? true)) return
     const sent = this.clock.now()
     // The old holder and the other members of its set hold everything acknowledged so far: they stay in the
     // set until a renewal of this node's drops them (a crashed one is dropped at the first renewal).
-    const isr = cur ? [...new Set([...(cur.isr ?? []), nodeOfHolder(cur.holder)])].filter((n) => n !== this.node) : []
+    const isr = cur && this.events.isr ? [...new Set([...(cur.isr ?? []), cur.holder])].filter((n) => n !== this.uuid) : undefined
     const row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs, isr)
     if (!row || !this.running || this.frozen) return
     this.seen = row

@@ -11,14 +11,15 @@ export interface LeaseRow {
   /** The store's clock, in ms, at the holder's last confirmed heartbeat. */
   lastSeen: number
   /**
-   * The in-sync set: names of the standbys (node ids, not incarnations) that
-   * hold every write the holder has acknowledged. When the row expires, only
-   * one of them may take it over (see {@link mayTakeOver}); empty or absent,
-   * the most up-to-date node does. The holder writes it with each renewal, and
-   * drops a standby from the commits it waits for only once a row without it
-   * is stored.
+   * The in-sync set: the incarnations of the standbys that hold every write
+   * the holder has acknowledged. When the row expires, only one of them may
+   * take it over (see {@link mayTakeOver}). The holder writes it with each
+   * renewal, and stops waiting for a member only once a row without it is
+   * stored.
    */
   isr?: string[]
+  /** Given up by its holder (`release`): it counts as expired, but still names who holds what. */
+  released?: boolean
 }
 
 /**
@@ -48,8 +49,12 @@ export interface LeaseStore {
   updateHeartbeat(uuid: string, role: string, seen: LeaseRow | undefined, timeoutMs: number, isr?: string[]): Promise<LeaseRow | undefined>
   /** The holder of `role` while its row is fresh by the store's clock, else `undefined`. */
   getPrimary(role: string, timeoutMs: number): Promise<string | undefined>
-  /** Gives the role up: removes the row if `uuid` holds it. Others may take it at their next beat, not after T. */
-  release(uuid: string, role: string): Promise<void>
+  /**
+   * Gives the role up if `uuid` holds it: the row is marked `released` and
+   * keeps its epoch, and `isr` (when given) as its in-sync set. Others may take
+   * it at their next beat, not after T.
+   */
+  release(uuid: string, role: string, isr?: string[]): Promise<void>
   /** Removes every row (administration, tests). A holder finds out at its next heartbeat and demotes. */
   clear(): Promise<void>
   /**
@@ -69,6 +74,7 @@ export function asLeaseRow(v: unknown): LeaseRow | undefined {
   if (!(r && typeof r.holder === 'string' && Number.isSafeInteger(r.epoch) && Number.isFinite(r.lastSeen))) return undefined
   const row: LeaseRow = { holder: r.holder, epoch: r.epoch as number, lastSeen: r.lastSeen as number }
   if (Array.isArray(r.isr) && r.isr.every((n) => typeof n === 'string')) row.isr = [...r.isr]
+  if (r.released === true) row.released = true
   return row
 }
 
@@ -85,14 +91,41 @@ export function incarnationId(node: string, random: () => number): string {
   return `${node}@${s}`
 }
 
+/** True when `row` may be taken over: given up, or not renewed for more than T by the store's clock. */
+export function isExpired(row: LeaseRow, now: number, timeoutMs: number): boolean {
+  return row.released === true || now - row.lastSeen > timeoutMs
+}
+
 /**
- * Whether node `node` may take over the expired (or absent) row `row`: when
- * the row names an in-sync set, only a member of it holds every acknowledged
- * write, so only a member may. Anyone may take an absent row or one whose set
- * is empty (then the most up-to-date node wins, see `Understudy`).
+ * Whether `incarnation` may take over the expired (or absent) row `row` now.
+ * - A row with an in-sync set admits its members only: they hold every
+ *   acknowledged write.
+ * - A set the holder shrank to empty means only the holder held everything
+ *   (in memory, and on its disk): it admits a restart of the holder's node.
+ * - Either way, once the row has been expired for 2·T more (a live member
+ *   would have come within a beat), it also admits a restart of a named node
+ *   or of the holder — every node may have crashed at once, and what each
+ *   restored from its disk then decides, by the most-up-to-date rule — and,
+ *   for an empty set, anyone: waiting for ever for a node that may never come
+ *   back is an outage (the failure model says what this costs).
+ * - A row with no set (a first election, or an election that does not track
+ *   one) admits anyone, and the most up-to-date node wins.
  */
-export function mayTakeOver(row: LeaseRow | undefined, node: string): boolean {
-  return !row?.isr?.length || row.isr.includes(node)
+export function mayTakeOver(row: LeaseRow | undefined, incarnation: string, now: number, timeoutMs: number): boolean {
+  if (!row?.isr || row.isr.includes(incarnation)) return true
+  if (!row.isr.length && nodeOfHolder(row.holder) === nodeOfHolder(incarnation)) return true
+  if (now - row.lastSeen <= 3 * timeoutMs) return false
+  return !row.isr.length || named(row, incarnation)
+}
+
+/** Whether `incarnation` could take `row` over at some point (see {@link mayTakeOver}): a node ahead of this one that could, will be waited for. */
+export function mayEverTakeOver(row: LeaseRow | undefined, incarnation: string): boolean {
+  return !row?.isr?.length || row.isr.includes(incarnation) || named(row, incarnation)
+}
+
+function named(row: LeaseRow, incarnation: string): boolean {
+  const node = nodeOfHolder(incarnation)
+  return [...(row.isr ?? []), row.holder].some((h) => nodeOfHolder(h) === node)
 }
 
 /**
@@ -113,8 +146,8 @@ export function decideHeartbeat(
   if (!stored) return seen === undefined ? row(Math.max(released ?? 0, 0) + 1) : undefined
   if (!seen) return undefined
   const same = seen.holder === stored.holder && seen.epoch === stored.epoch && seen.lastSeen === stored.lastSeen
-  if (stored.holder === uuid && same) return row(stored.epoch)
-  if (now - stored.lastSeen > timeoutMs && same) return row(stored.epoch + 1)
+  if (stored.holder === uuid && same && !stored.released) return row(stored.epoch)
+  if (isExpired(stored, now, timeoutMs) && same) return row(stored.epoch + 1)
   return undefined
 }
 
@@ -153,15 +186,15 @@ export class MemoryLeaseStore implements LeaseStore {
   getPrimary(role: string, timeoutMs: number): Promise<string | undefined> {
     return this.reply(() => {
       const r = this.rows.get(role)
-      return r && this.clock.now() - r.lastSeen <= timeoutMs ? r.holder : undefined
+      return r && !isExpired(r, this.clock.now(), timeoutMs) ? r.holder : undefined
     })
   }
 
-  async release(uuid: string, role: string): Promise<void> {
+  async release(uuid: string, role: string, isr?: string[]): Promise<void> {
     const row = this.rows.get(role)
     if (row?.holder !== uuid) return
-    this.released.set(role, row.epoch)
-    this.rows.delete(role)
+    // The row stays, given up: whoever takes it next still sees the in-sync set.
+    this.rows.set(role, releasedRow(row, isr))
   }
 
   async clear(): Promise<void> {
@@ -175,6 +208,11 @@ export class MemoryLeaseStore implements LeaseStore {
     const v = value()
     return new Promise((resolve) => this.clock.setTimeout(() => resolve(v), this.replyDelayMs))
   }
+}
+
+/** `row`, given up by its holder, with its final in-sync set. */
+export function releasedRow(row: LeaseRow, isr?: string[]): LeaseRow {
+  return { ...row, ...(isr ? { isr: [...isr] } : {}), released: true }
 }
 
 function copyRow(r: LeaseRow): LeaseRow {

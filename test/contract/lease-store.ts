@@ -48,15 +48,18 @@ export function runLeaseStoreContract(name: string, make: (clock: VirtualClock) 
       expect(await s.updateHeartbeat('b', 'p', b, T)).toMatchObject({ holder: 'b', epoch: b.epoch })
     })
 
-    it('release frees the role at once; the next holder still takes a higher epoch; only the holder can release', async () => {
+    it('release frees the role at once, keeping the row (epoch, in-sync set) for the next holder, who takes a higher epoch; only the holder can release', async () => {
       const clock = new VirtualClock()
       const s = await make(clock)
-      const a = (await s.updateHeartbeat('a', 'p', undefined, T)) as LeaseRow
+      const a = (await s.updateHeartbeat('a', 'p', undefined, T, ['b@1'])) as LeaseRow
       await s.release('b', 'p')
       expect(await s.getPrimary('p', T)).toBe('a')
       await s.release('a', 'p')
-      expect(await s.read('p')).toBeUndefined()
-      expect(await s.updateHeartbeat('b', 'p', undefined, T)).toMatchObject({ holder: 'b', epoch: a.epoch + 1 })
+      expect(await s.getPrimary('p', T)).toBeUndefined()
+      const given = (await s.read('p')) as LeaseRow
+      expect(given).toMatchObject({ holder: 'a', epoch: a.epoch, isr: ['b@1'], released: true })
+      expect(await s.updateHeartbeat('b', 'p', undefined, T)).toBeUndefined()
+      expect(await s.updateHeartbeat('a', 'p', given, T)).toMatchObject({ holder: 'a', epoch: a.epoch + 1 })
     })
 
     it('clear removes every row: the holder’s next renewal is refused', async () => {

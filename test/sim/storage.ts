@@ -12,7 +12,7 @@
  *   old file lease — writes back unconditionally under a lock that a waiting
  *   node breaks once it is older than `lockStaleMs`.
  */
-import { checkKey, compareKeys, decideHeartbeat, hasPrefix, type CheckpointStore, type LeaseRow, type LeaseStore, type StoreEntry, type StoreKey } from 'understudy-ha'
+import { checkKey, compareKeys, decideHeartbeat, isExpired, releasedRow, hasPrefix, type CheckpointStore, type LeaseRow, type LeaseStore, type StoreEntry, type StoreKey } from 'understudy-ha'
 import type { NodeClock, World } from './world.js'
 
 const id = (key: readonly string[]) => JSON.stringify(key)
@@ -189,11 +189,11 @@ class LeaseClient implements LeaseStore {
 
   async getPrimary(_role: string, timeoutMs: number): Promise<string | undefined> {
     const r = await this.read()
-    return r && this.now() - r.lastSeen <= timeoutMs ? r.holder : undefined
+    return r && !isExpired(r, this.now(), timeoutMs) ? r.holder : undefined
   }
 
-  async release(uuid: string): Promise<void> {
-    await this.change((stored) => (stored?.holder === uuid ? { row: undefined, released: stored.epoch, result: undefined } : { result: undefined }))
+  async release(uuid: string, _role: string, isr?: string[]): Promise<void> {
+    await this.change((stored) => (stored?.holder === uuid ? { row: releasedRow(stored, isr), result: undefined } : { result: undefined }))
   }
 
   async clear(): Promise<void> {
