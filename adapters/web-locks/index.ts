@@ -17,7 +17,7 @@
  * it is fenced.
  */
 import { openDB } from 'idb'
-import { asLeaseRow, decideHeartbeat, remoteElection, type ElectionFactory, type ElectionWorker, type LeaseRow, type LeaseStore } from '../../src/index.js'
+import { asLeaseRow, decideHeartbeat, isExpired, releasedRow, remoteElection, type ElectionFactory, type ElectionWorker, type LeaseRow, type LeaseStore } from '../../src/index.js'
 
 export interface WebLocksLeaseOptions {
   /** The lock manager (default: `navigator.locks`). */
@@ -168,14 +168,15 @@ export class WebLocksLeaseStore implements LeaseStore {
 
   async getPrimary(role: string, timeoutMs: number): Promise<string | undefined> {
     const r = await this.read(role)
-    return r && this.now() - r.lastSeen <= timeoutMs ? r.holder : undefined
+    return r && !isExpired(r, this.now(), timeoutMs) ? r.holder : undefined
   }
 
-  release(uuid: string, role: string): Promise<void> {
+  release(uuid: string, role: string, isr?: string[]): Promise<void> {
     return this.table(async () => {
       const r = await this.load(role)
       if (r?.holder !== uuid) return
-      await this.store.write([[`${this.key(role)}:released`, r.epoch]], [this.key(role)])
+      // The row stays, given up: whoever takes it next still sees the in-sync set.
+      await this.store.write([[this.key(role), releasedRow(r, isr)], [`${this.key(role)}:released`, r.epoch]], [])
       this.held.get(role)?.release()
       this.held.delete(role)
     })
