@@ -270,7 +270,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     const events: ElectorEvents = {
       elected: (epoch) => this.onElected(epoch),
       demoted: (reason) => this.onDemoted(reason),
-      eligible: (row) => eligibleWith(this.candidacy(), row),
+      eligible: (row, now, timeoutMs) => eligibleWith(this.candidacy(), row, now, timeoutMs),
       candidacy: () => this.candidacy(),
       // Standbys tell their peers how far they got, so the most up-to-date one wins the next election.
       beat: () => {
@@ -647,7 +647,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       const theirs: [number, number] = [p.seq >= 0 ? p.epoch : 0, p.seq]
       if (theirs[0] > mine[0] || (theirs[0] === mine[0] && (theirs[1] > mine[1] || (theirs[1] === mine[1] && p.node < this.nodeId)))) ahead.push(p.incarnation)
     }
-    return { ready, ahead }
+    return { ready, ahead, empty: !m.synced }
   }
 
   private becomeActive(epoch: number, seq: number, announce: boolean): void {
@@ -666,13 +666,19 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   }
 
   private becomeStandby(reason: string, announce: boolean): void {
+    let held: { epoch: number; seq: number } | undefined
     if (this.primary) {
+      // What was written goes out as a batch of this epoch (the others refuse it once they are further): the graph is then exactly (epoch, seq).
+      if (!this.closed) this.flush()
+      held = { epoch: this.primary.epoch, seq: this.primary.seq }
       this.primary.abandon(reason)
       this.primary = undefined
       this.graph.discardBatch()
     }
     this.graph.demote(reason)
     this.mirror = new Mirror(this.clock, () => this.sendResync(), this.resyncRetryMs)
+    // A deposed active still holds its state: it says how far it got, so an election can weigh it (a new active's epoch differs, so it is sent a snapshot).
+    if (held) this.mirror.advance(held.epoch, held.seq)
     this.setRole('standby', announce)
   }
 

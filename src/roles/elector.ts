@@ -27,11 +27,20 @@ export interface Candidacy {
   ready: boolean
   /** Incarnations of standbys further along than this node (or level with it and ordered first). */
   ahead: string[]
+  /** It holds no state at all (nothing restored, nothing received). */
+  empty?: boolean
 }
 
-/** A node may take `row` when it is ready and no standby ahead of it could ever take that row too. */
-export function eligibleWith(c: Candidacy, row: LeaseRow | undefined): boolean {
-  return c.ready && !c.ahead.some((incarnation) => mayEverTakeOver(row, incarnation))
+/**
+ * A node may take `row` when it is ready, no standby ahead of it could ever
+ * take that row too, and — if it holds no state — the group is new (no row)
+ * or the row has been expired for 2·T more: a row means the group had state,
+ * and a node with none taking over would wipe it from everyone who follows.
+ * (`now`: the store's clock; `timeoutMs`: T.)
+ */
+export function eligibleWith(c: Candidacy, row: LeaseRow | undefined, now: number, timeoutMs: number): boolean {
+  if (!c.ready || c.ahead.some((incarnation) => mayEverTakeOver(row, incarnation))) return false
+  return !c.empty || !row || now - row.lastSeen > 3 * timeoutMs
 }
 
 export interface ElectorEvents {
@@ -45,7 +54,7 @@ export interface ElectorEvents {
    * win. Asked only once the row admits this node at all (see `mayTakeOver`:
    * a row with an in-sync set admits only its members).
    */
-  eligible?(row: LeaseRow | undefined): boolean
+  eligible?(row: LeaseRow | undefined, now: number, timeoutMs: number): boolean
   /** This node's candidacy, for an election in another thread (which then decides `eligible` itself). */
   candidacy?(): Candidacy
   /** The in-sync set the holder stores with each renewal (incarnations of standbys holding every acknowledged write). */
@@ -208,7 +217,7 @@ export class Elector implements ElectorLike {
     // A store that can tell sooner that the holder is gone (a closed tab's Web Lock) wakes this follower up at once.
     if (!expired && cur && cur.holder !== this.uuid && this.store.watch && !this.unwatch) this.unwatch = this.store.watch(this.role, () => this.poke())
     // Only a member of the row's in-sync set holds every acknowledged write: nobody else may take it over.
-    if (!expired || !mayTakeOver(cur, this.uuid, now, timeoutMs) || !(this.events.eligible?.(cur) ?? true)) return
+    if (!expired || !mayTakeOver(cur, this.uuid, now, timeoutMs) || !(this.events.eligible?.(cur, now, timeoutMs) ?? true)) return
     const sent = this.clock.now()
     // The old holder and the other members of its set hold everything acknowledged so far: they stay in the
     // set until a renewal of this node's drops them (a crashed one is dropped at the first renewal).

@@ -100,14 +100,14 @@ export function isExpired(row: LeaseRow, now: number, timeoutMs: number): boolea
  * Whether `incarnation` may take over the expired (or absent) row `row` now.
  * - A row with an in-sync set admits its members only: they hold every
  *   acknowledged write.
- * - A set the holder shrank to empty means only the holder held everything
- *   (in memory, and on its disk): it admits a restart of the holder's node.
+ * - A set the holder shrank to nobody (or released with nobody in sync) means
+ *   its own node held the newest state: it admits a restart of that node.
  * - Either way, once the row has been expired for 2·T more (a live member
  *   would have come within a beat), it also admits a restart of a named node
  *   or of the holder — every node may have crashed at once, and what each
  *   restored from its disk then decides, by the most-up-to-date rule — and,
  *   for an empty set, anyone: waiting for ever for a node that may never come
- *   back is an outage (the failure model says what this costs).
+ *   back is an outage.
  * - A row with no set (a first election, or an election that does not track
  *   one) admits anyone, and the most up-to-date node wins.
  */

@@ -121,7 +121,7 @@ export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unkn
         demoted: (reason) => void remote.demoted(reason),
         error: (err) => void remote.error(String(err)),
         confirmed: (row) => void remote.confirmed(row),
-        eligible: (row) => eligibleWith(candidacy, row),
+        eligible: (row, now, timeoutMs) => eligibleWith(candidacy, row, now, timeoutMs),
         isr: () => isr,
         beat: () =>
           void remote.probe().then(

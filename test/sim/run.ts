@@ -38,7 +38,7 @@ export interface RunOptions {
   faults?: FaultKind[]
 }
 
-export type FaultKind = 'crash' | 'pause' | 'isolate' | 'damage' | 'handover' | 'network'
+export type FaultKind = 'crash' | 'pause' | 'isolate' | 'damage' | 'handover' | 'close' | 'network'
 
 export interface RunResult {
   seed: number
@@ -80,7 +80,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
   // Every draw is made whatever the options, so a seed's schedule is the same when one of them is forced.
   const drawnNodes = world.chance(0.5) ? 2 : 3
   const nodeCount = options.nodes ?? drawnNodes
-  const kinds = new Set<FaultKind>(options.faults ?? ['crash', 'pause', 'isolate', 'damage', 'handover', 'network'])
+  const kinds = new Set<FaultKind>(options.faults ?? ['crash', 'pause', 'isolate', 'damage', 'handover', 'close', 'network'])
   const mode: CommitMode = world.chance(0.3) ? 'persisted' : 'sync'
   const checkpoints = mode === 'persisted' || world.chance(0.6)
   const policy = checkpoints && world.chance(0.5) ? { commits: world.int(2, 8), ms: world.int(20, 200) } : undefined
@@ -233,7 +233,38 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
   }
 
   // ---- faults: one failure at a time ----------------------------------------
-  const faultKinds = (['crash', 'pause', 'isolate', 'handover'] as FaultKind[]).filter((k) => kinds.has(k))
+  const faultKinds = (['crash', 'pause', 'isolate'] as FaultKind[]).filter((k) => kinds.has(k))
+  // Operator actions (a planned handover, a graceful close and restart) come on their own schedule, during failures too.
+  // A graceful close of the last up-to-date copy without checkpoints discards the state by definition: closes only where checkpoints keep a copy.
+  const actionKinds = (['handover', 'close'] as FaultKind[]).filter((k) => kinds.has(k) && (k !== 'close' || checkpoints))
+  const nextAction = () => {
+    if (!faultsOn || !actionKinds.length) return
+    world.schedule(world.int(300, 1500), nextAction)
+    const kind = actionKinds[world.int(0, actionKinds.length - 1)] as FaultKind
+    const active = nodes.find((n) => !n.down && n.inc?.ha?.role === 'active' && !n.inc.clock.isPaused)
+    const a = active?.inc
+    if (!active || !a?.ha) return
+    if (kind === 'handover') {
+      log(a.label, 'hands over')
+      a.clock.run(() => {
+        a.ha?.handover({ timeoutMs: 1000 }).then(
+          (r) => log(a.label, `handed over to ${r.to} at epoch ${r.epoch} (${r.blackoutMs.toFixed(1)} ms)`),
+          (e: Error) => log(a.label, `handover failed: ${e.message}`),
+        )
+      })
+    } else {
+      log(a.label, 'closes (graceful), restarts later')
+      const ha = a.ha
+      a.clock.run(() => {
+        void ha.close().then(() => {
+          if (a.clock.isDead || active.inc !== a) return
+          a.clock.kill()
+          active.down = true
+          world.schedule(world.int(0, 500), () => boot(active))
+        })
+      })
+    }
+  }
   let faultsOn = true
   const healthy = () => {
     const up = nodes.filter((n) => !n.down && n.inc?.ha && !n.inc.clock.isPaused)
@@ -276,16 +307,6 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
         log(target.name, 'rejoins the network')
         network.rejoin(target.name)
       })
-    } else if (kind === 'handover' && active?.inc?.ha && !active.inc.clock.isPaused) {
-      const a = active.inc
-      log(a.label, 'hands over')
-      a.clock.run(() => {
-        a.ha?.handover({ timeoutMs: 1000 }).then(
-          (r) => log(a.label, `handed over to ${r.to} at epoch ${r.epoch} (${r.blackoutMs.toFixed(1)} ms)`),
-          (e: Error) => log(a.label, `handover failed: ${e.message}`),
-        )
-      })
-      lasts = 50
     }
     world.schedule(lasts + world.int(100, 600), () => nextFault())
   }
@@ -308,6 +329,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
   if (noise) network.faults = noise
   world.schedule(world.int(500, 1000), clientTick)
   world.schedule(world.int(800, 1500), () => nextFault())
+  world.schedule(world.int(800, 2000), nextAction)
   await runUntil(FAULT_MS)
 
   // Calm: no new faults; the last one ends as planned; the network heals.

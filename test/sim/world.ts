@@ -161,8 +161,10 @@ export class NodeClock implements Clock {
 
   /** An await point: resolves after a short, seeded delay, as this node (so a pause or a crash can land on it). */
   gate(maxMs = 2): Promise<void> {
+    // Now and then storage is slow (a busy disk, a lease store under load): up to 120 ms.
+    const ms = this.world.chance(0.02) ? this.world.random() * 120 : this.world.random() * maxMs
     return new Promise((resolve) => {
-      this.world.schedule(this.world.random() * maxMs, () => this.run(resolve))
+      this.world.schedule(ms, () => this.run(resolve))
     })
   }
 
