@@ -9,6 +9,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { seededRandom } from 'understudy-ha'
 import { fileLease } from 'understudy-ha/adapters/file-lease'
 
 const ROOT = new URL('../', import.meta.url)
@@ -19,18 +20,6 @@ const TRIALS = 17
 const BUSY_MS = 10
 
 type Msg = { ready?: boolean; op?: 'start' | 'commit' | 'end'; grant?: { holder: string; epoch: number; lastSeen: number }; at?: number; elected?: number; demoted?: string; error?: string }
-
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -65,7 +54,7 @@ afterEach(() => {
 
 async function runGroup(g: number, size: number, seed: number): Promise<GroupResult> {
   const path = join(await mkdtemp(join(tmpdir(), `lease-sigstop-${g}-`)), 'lease.json')
-  const random = rng(seed)
+  const random = seededRandom(seed)
   const result: GroupResult = { trials: 0, inside: 0, polled: [], grants: [], errors: [] }
   const nodes: Node[] = []
   for (let i = 0; i < size; i++) {

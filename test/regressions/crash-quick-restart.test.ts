@@ -6,40 +6,15 @@
  * from the standby; the standby then resynced down to it.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryCheckpointStore, MemoryLeaseStore, Understudy, VirtualClock, seededRandom, type Role } from 'understudy-ha'
-import { MemoryNetwork } from 'understudy-ha/adapters/memory'
+import { MemoryCheckpointStore, type Role, type Understudy } from 'understudy-ha'
 import { settle } from '../support/pair.js'
-
-const I = 100
-const T = 400
+import { I, T, lab } from './lab.js'
 
 async function drill(restartAfterMs: number) {
-  const clock = new VirtualClock()
-  const network = new MemoryNetwork({ random: seededRandom(restartAfterMs + 1) })
-  const lease = new MemoryLeaseStore(clock)
+  const { clock, network, start: startNode, run } = lab(restartAfterMs + 1)
   const disks = { a: new MemoryCheckpointStore(), b: new MemoryCheckpointStore() }
-  const random = seededRandom(7 + restartAfterMs)
-  const start = (id: 'a' | 'b') =>
-    Understudy.start({
-      group: 'g',
-      nodeId: id,
-      transport: network.join(id),
-      lease,
-      heartbeat: { intervalMs: I, timeoutMs: T },
-      clock,
-      random,
-      resyncRetryMs: 50,
-      checkpoints: disks[id],
-      // The active's checkpoint lags what its standby acknowledged: batches wait in memory.
-      checkpointPolicy: { commits: 1000 },
-    })
-  const run = async (ms: number, until?: () => boolean) => {
-    for (let t = 0; t < ms; t += 5) {
-      clock.advance(5)
-      await settle()
-      if (until?.()) return
-    }
-  }
+  // The active's checkpoint lags what its standby acknowledged: batches wait in memory.
+  const start = (id: 'a' | 'b') => startNode(id, { checkpoints: disks[id], checkpointPolicy: { commits: 1000 } })
   const a = await start('a')
   await run(4 * I, () => a.role === 'active')
   const b = await start('b')

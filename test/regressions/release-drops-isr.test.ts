@@ -7,27 +7,11 @@
  * acknowledged writes follows it and resyncs down to its older state.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryLeaseStore, Understudy, VirtualClock, seededRandom } from 'understudy-ha'
-import { MemoryNetwork } from 'understudy-ha/adapters/memory'
-import { settle } from '../support/pair.js'
-
-const I = 100
-const T = 400
+import type { Understudy } from 'understudy-ha'
+import { I, T, lab } from './lab.js'
 
 async function drill(closeDelayMs: number) {
-  const clock = new VirtualClock()
-  const network = new MemoryNetwork({ random: seededRandom(1) })
-  const lease = new MemoryLeaseStore(clock)
-  const random = seededRandom(11)
-  const start = (id: string) =>
-    Understudy.start({ group: 'g', nodeId: id, transport: network.join(id), lease, heartbeat: { intervalMs: I, timeoutMs: T }, clock, random, resyncRetryMs: 50 })
-  const run = async (ms: number, until?: () => boolean) => {
-    for (let t = 0; t < ms; t += 5) {
-      clock.advance(5)
-      await settle()
-      if (until?.()) return
-    }
-  }
+  const { network, start, run } = lab(1)
   const a = await start('a')
   await run(4 * I, () => a.role === 'active')
   const b = await start('b')

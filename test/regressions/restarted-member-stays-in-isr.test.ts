@@ -8,13 +8,9 @@
  * node the row admits, and it takes over with its older state.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryCheckpointStore, MemoryLeaseStore, Understudy, VirtualClock, seededRandom, type LeaseRow } from 'understudy-ha'
-import { MemoryNetwork } from 'understudy-ha/adapters/memory'
+import { MemoryCheckpointStore, type LeaseRow } from 'understudy-ha'
 import type { Transport, TransportHandler } from '../../src/transport.js'
-import { settle } from '../support/pair.js'
-
-const I = 100
-const T = 400
+import { I, T, lab } from './lab.js'
 
 /** A transport whose incoming frames are held (not delivered) while `held` is set: a slow or busy link. */
 function gated(inner: Transport) {
@@ -37,32 +33,11 @@ function gated(inner: Transport) {
 }
 
 async function drill(restartAfterMs: number) {
-  const clock = new VirtualClock()
-  const network = new MemoryNetwork({ random: seededRandom(3) })
-  const lease = new MemoryLeaseStore(clock)
-  const random = seededRandom(5 + restartAfterMs)
+  const { network, lease, start: startNode, run } = lab(3 + restartAfterMs)
   const disks = { a: new MemoryCheckpointStore(), b: new MemoryCheckpointStore() }
   const start = (id: 'a' | 'b', transport: Transport = network.join(id)) =>
-    Understudy.start({
-      group: 'g',
-      nodeId: id,
-      transport,
-      lease,
-      heartbeat: { intervalMs: I, timeoutMs: T },
-      clock,
-      random,
-      resyncRetryMs: 50,
-      checkpoints: disks[id],
-      // b's checkpoint lags what it acknowledged: batches wait in memory.
-      ...(id === 'b' ? { checkpointPolicy: { commits: 1000 } } : {}),
-    })
-  const run = async (ms: number, until?: () => boolean) => {
-    for (let t = 0; t < ms; t += 5) {
-      clock.advance(5)
-      await settle()
-      if (until?.()) return
-    }
-  }
+    // b's checkpoint lags what it acknowledged: batches wait in memory.
+    startNode(id, { checkpoints: disks[id], ...(id === 'b' ? { checkpointPolicy: { commits: 1000 } } : {}) }, transport)
   const a = await start('a')
   await run(4 * I, () => a.role === 'active')
   const b = await start('b')
