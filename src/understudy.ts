@@ -699,8 +699,9 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     peerDown: (peer) => {
       const m = this.members.get(peer)
       if (!m) return
-      this.members.delete(peer)
+      // The replica goes first: it is named by the incarnation the member announced (a member of the in-sync set stays waited for).
       this.primary?.removeReplica(peer)
+      this.members.delete(peer)
       if (this.activePeer === peer) this.activePeer = undefined
       this.emit('peer', { peer, up: false, role: m.role })
     },
@@ -764,7 +765,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
       this.emit('peer', { peer: from, up: true, role })
     }
     if (role === 'stopped') return this.handler.peerDown(from, 'closed')
-    if (role === 'active') this.highestEpoch = Math.max(this.highestEpoch, epoch)
+    if (role === 'active') {
+      // A handover's choice lapses once some node is active at a higher epoch than this one knew of.
+      if (epoch > this.highestEpoch) this.chosen = false
+      this.highestEpoch = Math.max(this.highestEpoch, epoch)
+    }
     if (role === 'active' && this.handingOver && epoch > this.handingOver.epoch) this.handingOver.resolve(epoch)
     if (this.primary) {
       if (role === 'standby') {

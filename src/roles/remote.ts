@@ -42,67 +42,87 @@ export interface ElectionWorker {
  * store to build.
  */
 export function remoteElection(open: () => ElectionWorker, spec: unknown, mainThreadTimeoutMs?: number): ElectionFactory {
-  return (uuid, role, heartbeat, events) => new RemoteElector(open(), spec, mainThreadTimeoutMs ?? heartbeat.timeoutMs, uuid, role, heartbeat, events)
+  return (uuid, role, heartbeat, events) => new RemoteElector(open, spec, mainThreadTimeoutMs ?? heartbeat.timeoutMs, uuid, role, heartbeat, events)
+}
+
+/** One worker's endpoint, wrapped. */
+interface Running {
+  worker: ElectionWorker
+  remote: Comlink.Remote<ElectionService>
 }
 
 class RemoteElector implements ElectorLike {
   private leader = false
-  private readonly remote: Comlink.Remote<ElectionService>
+  /** The worker of the current run: started by `start()`, ended by `stop()` or `resign()` (a later `start()` opens a new one). */
+  private running: Running | undefined
 
   constructor(
-    private readonly worker: ElectionWorker,
+    private readonly open: () => ElectionWorker,
     private readonly spec: unknown,
     private readonly mainThreadTimeoutMs: number,
     private readonly uuid: string,
     private readonly role: string,
     private readonly heartbeat: HeartbeatOptions,
     private readonly events: ElectorEvents,
-  ) {
-    this.remote = Comlink.wrap<ElectionService>(worker.endpoint)
-  }
+  ) {}
 
   get isLeader(): boolean {
     return this.leader
   }
 
   start(): void {
+    if (this.running) return
+    const worker = this.open()
+    const run: Running = { worker, remote: Comlink.wrap<ElectionService>(worker.endpoint) }
+    this.running = run
+    // A host answers only while its run is current: a late call from an ended worker changes nothing.
+    const current = () => this.running === run
     const host: Host = {
       elected: (epoch) => {
+        if (!current()) return
         this.leader = true
         this.events.elected(epoch)
       },
       demoted: (reason) => {
+        if (!current()) return
         this.leader = false
         this.events.demoted(reason)
       },
       error: (message) => this.events.error?.(new Error(message)),
-      confirmed: (row) => this.events.confirmed?.(row),
+      confirmed: (row) => {
+        if (current()) this.events.confirmed?.(row)
+      },
       probe: () => {
         this.events.beat?.()
         return { candidacy: this.events.candidacy?.() ?? { ready: true, ahead: [] }, isr: this.events.isr?.() ?? [] }
       },
     }
-    void this.remote
+    void run.remote
       .start(this.uuid, this.role, this.heartbeat, this.spec, this.mainThreadTimeoutMs, Comlink.proxy(host) as unknown as Host)
       .catch((err: Error) => this.events.error?.(err))
   }
 
   stop(reason?: string): void {
     this.leader = false
-    void this.remote.stop(reason).finally(() => this.worker.terminate())
+    const run = this.running
+    this.running = undefined
+    if (run) void run.remote.stop(reason).finally(() => run.worker.terminate())
   }
 
   async resign(reason?: string): Promise<void> {
     this.leader = false
+    const run = this.running
+    this.running = undefined
+    if (!run) return
     try {
-      await this.remote.resign(reason)
+      await run.remote.resign(reason)
     } finally {
-      await this.worker.terminate()
+      await run.worker.terminate()
     }
   }
 
   poke(): void {
-    void this.remote.poke()
+    void this.running?.remote.poke()
   }
 }
 
