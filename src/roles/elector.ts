@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js'
 import { ConfigError } from '../errors.js'
-import { isExpired, mayEverTakeOver, mayTakeOver, type LeaseRow, type LeaseStore } from './lease.js'
+import { isExpired, longExpired, mayEverTakeOver, mayTakeOver, type LeaseRow, type LeaseStore } from './lease.js'
 
 /** Heartbeat timing: interval I and timeout T, with T > 2·I. */
 export interface HeartbeatOptions {
@@ -40,7 +40,7 @@ export interface Candidacy {
  */
 export function eligibleWith(c: Candidacy, row: LeaseRow | undefined, now: number, timeoutMs: number): boolean {
   if (!c.ready || c.ahead.some((incarnation) => mayEverTakeOver(row, incarnation))) return false
-  return !c.empty || !row || now - row.lastSeen > 3 * timeoutMs
+  return !c.empty || !row || longExpired(row, now, timeoutMs)
 }
 
 export interface ElectorEvents {

@@ -97,6 +97,15 @@ export function isExpired(row: LeaseRow, now: number, timeoutMs: number): boolea
 }
 
 /**
+ * True once `row` has been expired for 2·T more than T (3·T since its last
+ * renewal): every live member of its in-sync set would have taken it by then,
+ * so the fallbacks of {@link mayTakeOver} (and a node with no state) may.
+ */
+export function longExpired(row: LeaseRow, now: number, timeoutMs: number): boolean {
+  return now - row.lastSeen > 3 * timeoutMs
+}
+
+/**
  * Whether `incarnation` may take over the expired (or absent) row `row` now.
  * - A row with an in-sync set admits its members only: they hold every
  *   acknowledged write.
@@ -114,7 +123,7 @@ export function isExpired(row: LeaseRow, now: number, timeoutMs: number): boolea
 export function mayTakeOver(row: LeaseRow | undefined, incarnation: string, now: number, timeoutMs: number): boolean {
   if (!row?.isr || row.isr.includes(incarnation)) return true
   if (!row.isr.length && nodeOfHolder(row.holder) === nodeOfHolder(incarnation)) return true
-  if (now - row.lastSeen <= 3 * timeoutMs) return false
+  if (!longExpired(row, now, timeoutMs)) return false
   return !row.isr.length || named(row, incarnation)
 }
 
