@@ -8,27 +8,14 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryCheckpointStore, type Role, type Understudy } from 'understudy-ha'
 import { settle } from '../support/pair.js'
-import { I, T, lab } from './lab.js'
+import { T, lab, pairWithWrites } from './lab.js'
 
 async function drill(restartAfterMs: number) {
   const { clock, network, start: startNode, run } = lab(restartAfterMs + 1)
   const disks = { a: new MemoryCheckpointStore(), b: new MemoryCheckpointStore() }
   // The active's checkpoint lags what its standby acknowledged: batches wait in memory.
   const start = (id: 'a' | 'b') => startNode(id, { checkpoints: disks[id], checkpointPolicy: { commits: 1000 } })
-  const a = await start('a')
-  await run(4 * I, () => a.role === 'active')
-  const b = await start('b')
-  await run(4 * I)
-  expect([a.role, b.role]).toEqual(['active', 'standby'])
-  const root = a.register('app', { acked: [] as number[] })
-  b.register('app', { acked: [] as number[] })
-  let acked = -1
-  for (let i = 0; i < 20; i++) {
-    root.acked.push(i)
-    const p = a.commit().then(() => (acked = i))
-    await run(20, () => acked === i)
-    await p
-  }
+  const { a, b, acked } = await pairWithWrites(start, run, 20)
   // The crash: no goodbye, batches that waited for the policy are gone with the memory.
   await a.abort()
   // The restarted process cannot reach its peer at first (its dialler is still backing off).

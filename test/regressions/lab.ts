@@ -3,6 +3,7 @@
  * network and one memory lease store, on a virtual clock, with I = 100 ms and
  * T = 400 ms.
  */
+import { expect } from 'vitest'
 import { MemoryLeaseStore, Understudy, VirtualClock, seededRandom, type UnderstudyOptions } from 'understudy-ha'
 import { MemoryNetwork } from 'understudy-ha/adapters/memory'
 import type { Transport } from '../../src/transport.js'
@@ -28,4 +29,31 @@ export function lab(seed: number) {
     }
   }
   return { clock, network, lease, start, run }
+}
+
+/**
+ * Starts a (elected active) then b (its standby), registers the `app` root on
+ * both, and commits `writes` numbers one at a time, each acknowledged before
+ * the next. Returns the nodes and the last acknowledged number.
+ */
+export async function pairWithWrites(
+  start: (id: 'a' | 'b') => Promise<Understudy>,
+  run: (ms: number, until?: () => boolean) => Promise<void>,
+  writes: number,
+): Promise<{ a: Understudy; b: Understudy; root: { acked: number[] }; acked: number }> {
+  const a = await start('a')
+  await run(4 * I, () => a.role === 'active')
+  const b = await start('b')
+  await run(4 * I)
+  expect([a.role, b.role]).toEqual(['active', 'standby'])
+  const root = a.register('app', { acked: [] as number[] })
+  b.register('app', { acked: [] as number[] })
+  let acked = -1
+  for (let i = 0; i < writes; i++) {
+    root.acked.push(i)
+    const p = a.commit().then(() => (acked = i))
+    await run(20, () => acked === i)
+    await p
+  }
+  return { a, b, root, acked }
 }

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryCheckpointStore, type LeaseRow } from 'understudy-ha'
 import type { Transport, TransportHandler } from '../../src/transport.js'
-import { I, T, lab } from './lab.js'
+import { I, T, lab, pairWithWrites } from './lab.js'
 
 /** A transport whose incoming frames are held (not delivered) while `held` is set: a slow or busy link. */
 function gated(inner: Transport) {
@@ -38,20 +38,7 @@ async function drill(restartAfterMs: number) {
   const start = (id: 'a' | 'b', transport: Transport = network.join(id)) =>
     // b's checkpoint lags what it acknowledged: batches wait in memory.
     startNode(id, { checkpoints: disks[id], ...(id === 'b' ? { checkpointPolicy: { commits: 1000 } } : {}) }, transport)
-  const a = await start('a')
-  await run(4 * I, () => a.role === 'active')
-  const b = await start('b')
-  await run(4 * I)
-  expect([a.role, b.role]).toEqual(['active', 'standby'])
-  const root = a.register('app', { acked: [] as number[] })
-  b.register('app', { acked: [] as number[] })
-  let acked = -1
-  for (let i = 0; i < 10; i++) {
-    root.acked.push(i)
-    const p = a.commit().then(() => (acked = i))
-    await run(20, () => acked === i)
-    await p
-  }
+  const { a, b, acked } = await pairWithWrites(start, run, 10)
   expect(acked).toBe(9)
   // Failure 1: b crashes and restarts quickly, from its lagging disk.
   await b.abort()
