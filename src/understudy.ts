@@ -77,7 +77,7 @@ export interface UnderstudyOptions {
   classes?: ClassList
   /** Time source (default: the real clock). Tests pass a `VirtualClock`. */
   clock?: Clock
-  /** This node's id in HELLO frames (default: the transport's peer id). Keep it stable across restarts: in-sync sets name it. */
+  /** This node's id in HELLO frames (default: the transport's peer id). Keep it stable across restarts: once no member of the in-sync set has come back, a restart of a node it names may take over. */
   nodeId?: string
   /** Source of this run's incarnation id (default `Math.random`); simulations pass a seeded one. */
   random?: Random

@@ -40,7 +40,7 @@ export const DEFAULT_LOG: LogLimits = { maxFrames: 1024, maxBytes: 32 * 1024 * 1
 export class Primary {
   seq: number
   private readonly replicas = new Map<PeerId, Replica>()
-  /** The in-sync set stored in the lease row (node ids): its members hold every acknowledged write. */
+  /** The in-sync set stored in the lease row (incarnations): its members hold every acknowledged write. */
   private committed = new Set<string>()
   /**
    * Members of the stored in-sync set (or of one just handed out to be stored)
@@ -49,7 +49,7 @@ export class Primary {
    * leave the set but never miss a write the set is trusted to hold.
    */
   private readonly ghosts = new Map<string, number>()
-  /** For each node, the last {@link Primary.inSync} call (by number) whose answer named it. */
+  /** For each incarnation, the last {@link Primary.inSync} call (by number) whose answer named it. */
   private readonly handedOut = new Map<string, number>()
   private handOuts = 0
   private readonly log: { seq: number; frame: Uint8Array }[] = []
@@ -62,7 +62,7 @@ export class Primary {
     startSeq: number,
     private readonly clock: Clock,
     private readonly limits: LogLimits = DEFAULT_LOG,
-    /** The node id a peer announced (in-sync sets name nodes, not connections). */
+    /** The incarnation a peer announced (in-sync sets name runs of nodes, not connections). */
     private readonly nodeOf: (peer: PeerId) => string | undefined = (peer) => peer,
   ) {
     this.seq = startSeq
@@ -114,7 +114,7 @@ export class Primary {
   commitIsr(nodes: readonly string[]): void {
     this.committed = new Set(nodes)
     for (const node of [...this.ghosts.keys()])
-      if (!this.committed.has(node) && (this.handedOut.get(node) ?? -Infinity) < this.handOuts - 1) this.ghosts.delete(node)
+      if (!this.committed.has(node) && !this.handedOutLately(node)) this.ghosts.delete(node)
     const connected = new Set<string>()
     for (const peer of this.replicas.keys()) {
       const node = this.nodeOf(peer)
@@ -183,13 +183,18 @@ export class Primary {
     return this.replicas.has(peer)
   }
 
+  /** True when one of the last two answers of {@link Primary.inSync} named `node`: an election in another thread may still store it. */
+  private handedOutLately(node: string): boolean {
+    return (this.handedOut.get(node) ?? -Infinity) >= this.handOuts - 1
+  }
+
   /** Stops tracking a standby. A member of the in-sync set is still waited for (see {@link Primary.commitIsr}). */
   removeReplica(peer: PeerId): void {
     const r = this.replicas.get(peer)
     if (!r) return
     this.replicas.delete(peer)
     const node = this.nodeOf(peer)
-    if (node !== undefined && (this.committed.has(node) || (this.handedOut.get(node) ?? -Infinity) >= this.handOuts - 1)) this.ghosts.set(node, r.acked)
+    if (node !== undefined && (this.committed.has(node) || this.handedOutLately(node))) this.ghosts.set(node, r.acked)
     this.settle()
   }
 
