@@ -1,5 +1,5 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -54,6 +54,28 @@ describe('layering (DESIGN.md)', () => {
     for (const [dir, forbidden] of rules)
       for (const f of core.filter((f) => f.startsWith(dir)))
         for (const spec of imports(f)) expect(spec, `${relative(ROOT, f)} imports ${spec}`).not.toMatch(forbidden)
+  })
+
+  it('no import cycles in src/, type-only imports included (each concern has one home)', () => {
+    const edges = new Map(core.map((f) => [f, imports(f).filter((s) => s.startsWith('.')).map((s) => join(dirname(f), s).replace(/\.js$/, '.ts'))]))
+    const state = new Map<string, 'open' | 'done'>()
+    const cycles: string[] = []
+    const visit = (f: string, path: string[]) => {
+      if (state.get(f) === 'done') return
+      if (state.get(f) === 'open') return void cycles.push([...path.slice(path.indexOf(f)), f].join(' → '))
+      state.set(f, 'open')
+      for (const g of edges.get(f) ?? []) visit(g, [...path, f])
+      state.set(f, 'done')
+    }
+    for (const f of core) visit(f, [])
+    expect(cycles).toEqual([])
+  })
+
+  it('no file in src/ is over 400 lines, and the Understudy façade is at most 300', () => {
+    for (const f of core) {
+      const lines = readFileSync(join(ROOT, f), 'utf8').split('\n').length
+      expect(lines, `${f} has ${lines} lines`).toBeLessThanOrEqual(f.endsWith('src/understudy.ts') ? 300 : 400)
+    }
   })
 
   it('adapters import the core only through its public entry, never each other', () => {

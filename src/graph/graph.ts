@@ -1,6 +1,6 @@
 import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnsupportedValueError } from '../errors.js'
 import { ClassRegistry, TYPED_ARRAYS, classify, describeUnsupported, type ClassList } from './kinds.js'
-import { Node, at, makeNode, proxyNodes, shellTarget, type NodeType, type Where } from './nodes/index.js'
+import { Node, at, makeNode, proxyNodes, shellTarget, type GraphHost, type NodeType, type Where } from './nodes/index.js'
 import { IdTable } from './table.js'
 import { formatPath, type PathStep } from './path.js'
 import { KIND_COUNT, Kind, NEG_ZERO, type Cell, type DeltaBody, type NodeRecord, type RootList, type SnapshotBody } from './wire.js'
@@ -37,7 +37,7 @@ interface Found {
  * {@link Graph.applySnapshot} validate a frame completely before changing
  * anything, so a bad frame never leaves a half-applied graph.
  */
-export class Graph {
+export class Graph implements GraphHost {
   /** Only the active writes; every write through a proxy checks this. */
   writable = false
   /** Why writes are refused, for {@link NotActiveError} messages. */

@@ -188,7 +188,7 @@ export class ArrayNode extends Node {
     this.touch()
   }
 
-  /** {@link Graph.dropped} for `values[from..to)`, which stood at indices `at`, `at + 1`, … of this array. */
+  /** {@link GraphHost.dropped} for `values[from..to)`, which stood at indices `at`, `at + 1`, … of this array. */
   droppedAll(values: readonly unknown[], at: number, from = 0, to = values.length): void {
     for (let i = from; i < to; i++) this.graph.dropped(values[i], this, at + i - from)
   }

@@ -1,6 +1,5 @@
 /** The node base class (each node is its proxy's handler) and the helpers every kind shares. */
-import { ProtocolError } from '../../errors.js'
-import type { Graph } from '../graph.js'
+import { ProtocolError, type UnsupportedValueError } from '../../errors.js'
 import type { PathStep } from '../path.js'
 import { Kind, type Cell, type NodeRecord } from '../wire.js'
 
@@ -24,9 +23,50 @@ export function toIndex(key: string | symbol): number {
   return n >>> 0 === n && n !== 4294967295 && String(n) === key ? n : -1
 }
 
+/**
+ * What a node needs from the graph that owns it. The graph implements it; the
+ * nodes see only this, so `nodes/*` never import `graph.ts` and the two
+ * modules do not depend on each other in a circle.
+ */
+export interface GraphHost {
+  /** The root name each node was first registered under. */
+  readonly rootNames: WeakMap<Node, string>
+  /** The current batch's queue of changed nodes, and their changed keys by queue position. */
+  dirty: Node[]
+  dirtyKeys: (string | Set<string> | undefined)[]
+  /** The changed keys of the batch being encoded. */
+  takenKeys: (string | Set<string> | undefined)[]
+  /** References dropped since the last sweep (it paces the sweeps). */
+  removedRefs: number
+  /** Asks for the current batch to be closed soon. */
+  scheduleFlush(): void
+  /** The proxy for a raw tracked value (plain values pass through). */
+  wrap(v: unknown): unknown
+  /** The raw value behind a proxy (plain values pass through). */
+  unwrap(v: unknown): unknown
+  /** The node tracking a raw object, if any. */
+  nodeFor(raw: object): Node | undefined
+  /** Records that `old` was held by `holder` at `step` and no longer is (leak paths, sweeps). */
+  dropped(old: unknown, holder: Node, step: PathStep): void
+  /** Throws `NotActiveError` unless this node may write. */
+  guardWrite(node: Node, key: string | symbol, method?: boolean): void
+  /** The error for a write the graph cannot replicate, naming where it happened. */
+  unsupportedKey(node: Node, key: string | symbol, what: string, hint: string): UnsupportedValueError
+  /** Checks and tracks a value about to be stored at `parent[step]`; returns what to store raw. */
+  prepare(value: unknown, parent: Node, step: PathStep, attach?: boolean): unknown
+  /** {@link GraphHost.prepare} for values stored at `start`, `start + 1`, … */
+  prepareAll(values: unknown[], parent: Node, start: number): unknown[]
+  /** The wire cell for a value held at `parent[step]`. */
+  cell(v: unknown, parent: Node, step: PathStep): Cell
+  /** The value a wire cell stands for. */
+  resolve(c: Cell): unknown
+  /** Validates one cell of an incoming record; throws `ProtocolError` naming `where`. */
+  checkCell(c: unknown, allowHole: boolean, where: Where, index: number): void
+}
+
 /** What every node of one kind (and tag) in one graph shares: one object, so a node spends one field on it. */
 export interface NodeType {
-  readonly graph: Graph
+  readonly graph: GraphHost
   readonly kind: Kind
   /** Typed-array constructor name or registered class name; undefined for the other kinds. */
   readonly tag: string | undefined
@@ -61,7 +101,7 @@ export abstract class Node {
     readonly target: object,
   ) {}
 
-  get graph(): Graph {
+  get graph(): GraphHost {
     return this.type.graph
   }
   get kind(): Kind {
@@ -199,9 +239,9 @@ export function readerFor(fn: (...a: unknown[]) => unknown): (...a: unknown[]) =
   }
 }
 
-export function* wrapIter(g: Graph, it: Iterable<unknown>): IterableIterator<unknown> {
+export function* wrapIter(g: GraphHost, it: Iterable<unknown>): IterableIterator<unknown> {
   for (const v of it) yield g.wrap(v)
 }
-export function* wrapPairs(g: Graph, it: Iterable<[unknown, unknown]>): IterableIterator<[unknown, unknown]> {
+export function* wrapPairs(g: GraphHost, it: Iterable<[unknown, unknown]>): IterableIterator<[unknown, unknown]> {
   for (const [k, v] of it) yield [g.wrap(k), g.wrap(v)]
 }

@@ -154,7 +154,7 @@ export class MapNode extends CollectionNode {
   }
 
   /**
-   * {@link Graph.dropped} for the value at `k` and, when the entry goes, for
+   * {@link GraphHost.dropped} for the value at `k` and, when the entry goes, for
    * the key. Call before the Map changes. (Primitives are skipped here, not
    * there, so no path step is built for them.)
    */
@@ -164,7 +164,7 @@ export class MapNode extends CollectionNode {
     if (keyGone && isObject(k)) this.graph.dropped(k, this, { mapKey: k })
   }
 
-  /** {@link Graph.dropped} for every key and value (before a clear or a reset). */
+  /** {@link GraphHost.dropped} for every key and value (before a clear or a reset). */
   droppedAll(): void {
     for (const k of (this.target as Map<unknown, unknown>).keys()) this.droppedEntry(k, true)
   }
@@ -321,7 +321,7 @@ export class SetNode extends CollectionNode {
     return SET_METHODS
   }
 
-  /** {@link Graph.dropped} for every member (before a clear or a reset). */
+  /** {@link GraphHost.dropped} for every member (before a clear or a reset). */
   droppedAll(): void {
     for (const v of this.target as Set<unknown>) if (isObject(v)) this.graph.dropped(v, this, { setMember: v })
   }

@@ -7,7 +7,7 @@ import { MapNode, SetNode } from './collections.js'
 import { ObjectNode } from './object.js'
 import { BufferNode, DateNode, TypedNode } from './scalars.js'
 
-export { MAX_ARRAY_LENGTH, Node, at, proxyNodes, type NodeType, type Where } from './base.js'
+export { MAX_ARRAY_LENGTH, Node, at, proxyNodes, type GraphHost, type NodeType, type Where } from './base.js'
 export { ArrayNode, MapNode, ObjectNode, SetNode, DateNode, TypedNode, BufferNode }
 
 /** Creates an empty object of `kind` to be filled from the wire, and the node for it. */
