@@ -1,0 +1,362 @@
+/**
+ * Who is active, and which replication session runs. The coordinator keeps
+ * the group's membership (HELLO frames), the epoch, the election glue and the
+ * handover protocol, and routes every incoming frame: HELLOs to itself,
+ * replication frames to the {@link ActiveSession} or {@link StandbySession} of
+ * the current role. Every role change goes through the table in `machine.ts`.
+ */
+import type { Clock } from '../clock.js'
+import { readFrame, writeHello, type CodecLimits, type Frame } from '../codec/frames.js'
+import { ClosedError, StaleEpochError } from '../errors.js'
+import type { Graph } from '../graph/graph.js'
+import { ActiveSession } from '../replication/active.js'
+import type { DurableLog, Link } from '../replication/link.js'
+import type { LogLimits } from '../replication/primary.js'
+import { StandbySession } from '../replication/standby.js'
+import type { PeerId, Transport, TransportHandler } from '../transport.js'
+import type { HandoverResult, Role, UnderstudyEvents } from '../types.js'
+import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
+import type { LeaseStore } from './lease.js'
+import { runHandover, type HandoverHost } from './handover.js'
+import { nextRole, type RoleEvent } from './machine.js'
+import { Members } from './members.js'
+
+export interface CoordinatorConfig {
+  group: string
+  nodeId: string
+  incarnation: string
+  transport: Transport
+  clock: Clock
+  graph: Graph
+  durable: DurableLog | undefined
+  limits: CodecLimits
+  log: LogLimits
+  retryMs: number
+  heartbeat: HeartbeatOptions
+  lease?: LeaseStore
+  election?: ElectionFactory
+  emit: <K extends keyof UnderstudyEvents>(event: K, value: UnderstudyEvents[K]) => void
+}
+
+export class Coordinator implements Link, HandoverHost {
+  role: Role = 'standby'
+  /** The session of the current role: exactly one of the two is set until the node stops. */
+  active: ActiveSession | undefined
+  standby: StandbySession | undefined
+  /** The highest epoch this node has seen an active hold (or held). */
+  highestEpoch = 0
+  /** Full snapshots applied as a standby. */
+  snapshots = 0
+  /** Set when state was restored from disk: an election waits T before it trusts it. */
+  restored = false
+  closed = false
+  readonly members = new Members()
+  readonly elector: ElectorLike | undefined
+  /** The active this node follows as a standby. */
+  private activePeer: PeerId | undefined
+  /** Set while this node hands over: resolved when the new active is heard. */
+  handingOver: { epoch: number; resolve: (epoch: number) => void } | undefined
+  /** Set on the standby chosen by a handover: it takes the lease even if a tie would favour another. */
+  private chosen = false
+  /** The in-sync set of the last lease row this node stored. */
+  private leaseIsr: string[] = []
+  private readonly startedAt: number
+  private flushScheduled = false
+
+  readonly emit: CoordinatorConfig['emit']
+
+  constructor(private readonly c: CoordinatorConfig) {
+    this.emit = c.emit
+    this.startedAt = c.clock.now()
+    this.standby = this.newStandby()
+    const events: ElectorEvents = {
+      elected: (epoch) => {
+        if (!this.closed && !this.active) this.becomeActive('elected', epoch)
+      },
+      demoted: (reason) => {
+        if (!this.closed && this.active) this.becomeStandby('deposed', `this node lost its lease (${reason})`)
+      },
+      eligible: (row, now, timeoutMs) => eligibleWith(this.candidacy(), row, now, timeoutMs),
+      candidacy: () => this.candidacy(),
+      // Standbys tell their peers how far they got, so the most up-to-date one wins the next election.
+      beat: () => {
+        if (this.closed) return
+        if (this.standby) this.send(this.hello())
+        this.emit('heartbeat', { role: this.role, epoch: this.epoch })
+      },
+      error: (error) => this.emit('error', { error }),
+      isr: () => this.active?.primary.inSync() ?? [],
+      confirmed: (row) => {
+        this.leaseIsr = row.isr ?? []
+        this.active?.primary.commitIsr(this.leaseIsr)
+      },
+    }
+    if (c.lease) this.elector = new Elector(c.incarnation, c.group, c.lease, c.clock, c.heartbeat, events)
+    else if (c.election) this.elector = c.election(c.incarnation, c.group, c.heartbeat, events)
+  }
+
+  /** The current epoch: the active's fencing token. */
+  get epoch(): number {
+    return this.active?.epoch ?? this.highestEpoch
+  }
+
+  /** Where this node's state stands: the epoch of the state it holds (0: none) and its last seq (-1: none). */
+  get position(): { epoch: number; seq: number } {
+    if (this.active) return { epoch: this.active.epoch, seq: this.active.seq }
+    const s = this.standby
+    return { epoch: s?.synced ? s.epoch : 0, seq: s?.seq ?? -1 }
+  }
+
+  // ---- Link: what the sessions send through --------------------------------
+
+  send(frame: Uint8Array, to?: PeerId): void | Promise<void> {
+    if (this.closed) return
+    try {
+      const r = this.c.transport.send(frame, to)
+      if (r) return r.catch((error: Error) => this.emit('error', { error }))
+    } catch (error) {
+      this.emit('error', { error: error as Error })
+    }
+  }
+
+  hello(): Uint8Array {
+    const { epoch, seq } = this.position
+    return writeHello({ group: this.c.group, node: this.c.nodeId, incarnation: this.c.incarnation, role: this.role, epoch, seq })
+  }
+
+  error(error: Error, from?: PeerId): void {
+    this.emit('error', { error, from })
+  }
+
+  // ---- roles ---------------------------------------------------------------
+
+  /** Makes this node the active at `epoch`; the objects it holds become writable in place. */
+  becomeActive(event: RoleEvent, epoch: number, announce = true): void {
+    const role = nextRole(this.role, event)
+    if (role !== 'active') return
+    const s = this.standby as StandbySession
+    const seq = s.synced ? s.seq : 0
+    this.chosen = false
+    s.dispose()
+    this.standby = undefined
+    this.highestEpoch = Math.max(this.highestEpoch, epoch)
+    const { clock, log, retryMs } = this.c
+    this.active = new ActiveSession(this.c.graph, this, this.c.durable, { epoch, seq, clock, log, retryMs, nodeOf: (peer) => this.members.get(peer)?.incarnation })
+    for (const [peer, m] of this.members) if (m.role === 'standby') this.active.primary.addReplica(peer)
+    // Elected: the row it took names the standbys that still hold every acknowledged write.
+    if (this.elector) this.active.primary.commitIsr(this.leaseIsr)
+    this.c.graph.promote()
+    // A new epoch's checkpoint log starts from a snapshot in that epoch.
+    this.c.durable?.snapshot(epoch, seq)
+    this.setRole(role, announce)
+  }
+
+  /** Makes this node a standby (`deposed`, `handedOver`) or stops it (`stop`); pending commits reject with `reason`. */
+  becomeStandby(event: RoleEvent, reason: string): void {
+    const role = nextRole(this.role, event)
+    if (!role) return
+    const a = this.active
+    if (a) {
+      // What was written goes out as a batch of this epoch (the others refuse it once they are further): the graph is then exactly (epoch, seq).
+      if (role !== 'stopped') a.flush()
+      a.dispose(reason)
+      this.active = undefined
+      if (role !== 'stopped') this.c.graph.discardBatch()
+    }
+    this.c.graph.demote(reason)
+    if (role === 'stopped') {
+      this.closed = true
+      this.standby?.dispose()
+      this.standby = undefined
+      this.role = role
+      return
+    }
+    this.standby = this.newStandby()
+    // A deposed active still holds its state: it says how far it got, so an election can weigh it (a new active's epoch differs, so it is sent a snapshot).
+    if (a) this.standby.mirror.advance(a.epoch, a.seq)
+    this.setRole(role, true)
+  }
+
+  private newStandby(): StandbySession {
+    return new StandbySession(this.c.graph, this, this.c.durable, {
+      clock: this.c.clock,
+      retryMs: this.c.retryMs,
+      leader: () => this.activePeer,
+      applied: (epoch, _seq, snapshot, roots) => {
+        if (snapshot) {
+          this.snapshots++
+          // Tell peers this node now holds state: a node without any lets it win the next election.
+          this.send(this.hello())
+        }
+        this.highestEpoch = Math.max(this.highestEpoch, epoch)
+        for (const name of roots) this.emit('root', { name })
+        this.emit('change', { epoch, seq: _seq, snapshot })
+      },
+    })
+  }
+
+  setRole(role: Role, announce: boolean): void {
+    this.role = role
+    if (!announce) return
+    this.send(this.hello())
+    this.emit('role', { role, epoch: this.epoch })
+  }
+
+  /**
+   * Only the most up-to-date standby takes an expired lease: one that knows of
+   * a standby further along (higher epoch, then higher seq; ties to the lower
+   * node id) that the row also admits lets it win. A node that just started
+   * waits first, to hear its peers: a beat, or T when it restored state from
+   * its disk, since that state may lag what one of them holds.
+   */
+  private candidacy(): Candidacy {
+    const s = this.standby
+    if (!s) return { ready: false, ahead: [] }
+    if (this.chosen) return { ready: true, ahead: [] }
+    const { intervalMs, timeoutMs } = this.c.heartbeat
+    const ready = this.c.clock.now() - this.startedAt >= (this.restored ? timeoutMs : intervalMs)
+    return { ready, ahead: this.members.ahead([s.synced ? s.epoch : 0, s.seq], this.c.nodeId), empty: !s.synced }
+  }
+
+  /** See {@link runHandover}. */
+  handover(to: PeerId, timeoutMs: number, save: () => Promise<void> | undefined): Promise<HandoverResult> {
+    return runHandover(this, this.c.clock, this.c.graph, to, timeoutMs, save)
+  }
+
+  /** Closes the active's current batch soon (a write happened). */
+  scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => this.flush())
+  }
+
+  /** Closes the active's current batch now. */
+  flush(): void {
+    this.flushScheduled = false
+    this.active?.flush()
+  }
+
+  /** State restored from disk reached (epoch, seq): this standby holds it, and an election waits T before trusting it. */
+  restoredAt(epoch: number, seq: number): void {
+    if (seq >= 0) this.standby?.mirror.advance(epoch, seq)
+    this.highestEpoch = Math.max(this.highestEpoch, epoch)
+    this.restored = seq >= 0
+  }
+
+  /** Stops every local activity: the session, pending commits, writes. */
+  stop(how: 'closed' | 'aborted'): void {
+    if (this.closed) return
+    this.becomeStandby('stop', `the node was ${how}`)
+    this.c.graph.demote(`this node was ${how}`)
+  }
+
+  /** Refuses a call once the node has stopped. */
+  open(method: string): void {
+    if (this.closed) throw new ClosedError(method)
+  }
+
+  // ---- incoming ------------------------------------------------------------
+
+  readonly handler: TransportHandler = {
+    message: (from, data) => this.onMessage(from, data),
+    peerUp: (peer) => {
+      if (!this.closed) this.send(this.hello(), peer)
+    },
+    peerDown: (peer) => {
+      const m = this.members.get(peer)
+      if (!m) return
+      // The replica goes first: it is named by the incarnation the member announced (a member of the in-sync set stays waited for).
+      this.active?.primary.removeReplica(peer)
+      this.members.delete(peer)
+      if (this.activePeer === peer) this.activePeer = undefined
+      this.emit('peer', { peer, up: false, role: m.role })
+    },
+    error: (error) => this.emit('error', { error }),
+  }
+
+  private onMessage(from: PeerId, data: Uint8Array): void {
+    if (this.closed) return
+    let f: Frame
+    try {
+      f = readFrame(data, this.c.limits)
+    } catch (error) {
+      this.emit('error', { error: error as Error, from })
+      return
+    }
+    if (f.type === 'hello') return this.onHello(from, f)
+    if (!this.members.has(from)) return
+    // A standby takes replication frames only from the active it follows; an older epoch is reported as fenced.
+    if ((f.type === 'delta' || f.type === 'snapshot') && from !== this.activePeer) {
+      if (f.epoch < this.highestEpoch) this.emit('error', { error: new StaleEpochError(f.epoch, this.highestEpoch, from), from })
+      return
+    }
+    const { active, standby } = this
+    switch (f.type) {
+      case 'delta':
+        return standby?.onDelta(from, f.epoch, f.seq, f.body)
+      case 'snapshot':
+        return standby?.onSnapshot(from, f.epoch, f.seq, f.body)
+      case 'ack':
+        return active?.ack(from, f.epoch, f.seq)
+      case 'resync':
+        return active?.serve(from, f.epoch, f.seq)
+      case 'handover':
+        return this.onHandover(from, f.epoch, f.seq)
+      case 'persisted':
+        if (active) return active.persisted(from, f.epoch, f.seq)
+        if (from === this.activePeer) return standby?.persistRequested(f.epoch, f.seq)
+    }
+  }
+
+  /** The active chose this standby: take over now, once everything it committed is applied. */
+  private onHandover(from: PeerId, epoch: number, seq: number): void {
+    const s = this.standby
+    if (!s || from !== this.activePeer || epoch !== s.epoch || s.seq < seq) return
+    if (this.elector) {
+      this.chosen = true
+      this.elector.poke()
+    } else this.becomeActive('promoted', Math.max(this.highestEpoch, s.epoch) + 1)
+  }
+
+  private onHello(from: PeerId, f: Extract<Frame, { type: 'hello' }>): void {
+    const { role, epoch, seq, incarnation } = f
+    if (f.group !== this.c.group) return
+    let known = this.members.get(from)
+    // Another run of the node behind this peer: what it held before is gone (as if it went down and came back).
+    if (known && known.incarnation !== incarnation) {
+      this.handler.peerDown(from, 'lost')
+      known = undefined
+    }
+    this.members.set(from, { role, epoch, seq, node: f.node, incarnation })
+    if (!known) {
+      this.send(this.hello(), from)
+      this.emit('peer', { peer: from, up: true, role })
+    }
+    if (role === 'stopped') return this.handler.peerDown(from, 'closed')
+    if (role === 'active') {
+      // A handover's choice lapses once some node is active at a higher epoch than this one knew of.
+      if (epoch > this.highestEpoch) this.chosen = false
+      this.highestEpoch = Math.max(this.highestEpoch, epoch)
+      if (this.handingOver && epoch > this.handingOver.epoch) this.handingOver.resolve(epoch)
+    }
+    if (this.active) {
+      if (role === 'standby') this.active.standbyHello(from)
+      else if (role === 'active' && epoch > this.active.epoch) {
+        this.becomeStandby('deposed', `this node was deposed by an active of epoch ${epoch}`)
+        this.activePeer = from
+        this.standby?.mirror.requestResync()
+      } else if (role === 'active') this.send(this.hello(), from)
+      return
+    }
+    const s = this.standby
+    if (s && role === 'active') {
+      if (epoch < s.epoch) return
+      // Follow one active: the first seen, or one with a higher epoch. Another claiming the same epoch is ignored.
+      const current = this.activePeer !== undefined ? this.members.get(this.activePeer) : undefined
+      if (current && from !== this.activePeer && current.role === 'active' && epoch <= current.epoch) return
+      const fresh = from !== this.activePeer
+      this.activePeer = from
+      s.follow(from, epoch, seq, fresh)
+    }
+  }
+}
