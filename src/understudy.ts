@@ -3,7 +3,7 @@
  * who is active, and which replication session runs) and durability
  * (`checkpoints/`), and owns the API. See docs/architecture.md.
  */
-import { realClock, type Clock } from './clock.js'
+import { realClock } from './clock.js'
 import { DEFAULT_LIMITS } from './codec/frames.js'
 import { ConfigError, NotActiveError } from './errors.js'
 import { Emitter } from './events.js'
@@ -55,12 +55,10 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private readonly transport: Transport
   private readonly commitMode: CommitMode
   private readonly commitTimeoutMs: number | undefined
-  private readonly clock: Clock
 
   private constructor(o: UnderstudyOptions) {
     super()
-    const clock = (this.clock = o.clock ?? realClock)
-    const onError = (error: Error) => this.emit('error', { error })
+    const clock = o.clock ?? realClock
     this.group = o.group
     this.transport = o.transport
     this.nodeId = o.nodeId ?? o.transport.id
@@ -70,12 +68,12 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.graph = new Graph(() => this.node.scheduleFlush())
     this.graph.addClasses(o.classes)
     this.durability = o.checkpoints
-      ? new Durability(o.checkpoints, o.group, this.graph, { policy: o.checkpointPolicy, clock, onError, flush: () => this.flush(), onDurable: (e, s) => this.node.standby?.persisted(e, s) })
+      ? new Durability(o.checkpoints, o.group, this.graph, { policy: o.checkpointPolicy, clock, onError: (error) => this.emit('error', { error }), flush: () => this.node.flush(), onDurable: (e, s) => this.node.standby?.persisted(e, s) })
       : undefined
     this.node = new Coordinator({
       ...{ group: o.group, nodeId: this.nodeId, incarnation: this.incarnation, transport: o.transport, clock, graph: this.graph, durable: this.durability },
       ...{ limits: { ...DEFAULT_LIMITS, ...(o.maxFrameBytes ? { maxFrameBytes: o.maxFrameBytes } : {}) }, log: { ...DEFAULT_LOG, ...o.log }, retryMs: o.resyncRetryMs ?? 1000 },
-      ...{ heartbeat: { ...DEFAULT_HEARTBEAT, ...o.heartbeat }, lease: o.lease, election: o.election, emit: (event, value) => this.emit(event, value) },
+      ...{ heartbeat: { ...DEFAULT_HEARTBEAT, ...o.heartbeat }, lease: o.lease, election: o.election, emit: (event, value) => this.emit(event, value), stopped: () => this.durability?.dispose() },
     })
   }
 
@@ -86,15 +84,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   static async start(options: UnderstudyOptions): Promise<Understudy> {
     validate(options)
     const ha = new Understudy(options)
-    const node = ha.node
     await ha.restore()
-    if (options.role === 'active') {
-      const s = node.position
-      node.becomeActive('promoted', Math.max(options.epoch ?? 1, s.seq >= 0 ? s.epoch + 1 : 1), false)
-    }
-    await options.transport.open(node.handler)
-    node.send(node.hello())
-    node.elector?.start()
+    await ha.node.start(options.role === 'active' ? (options.epoch ?? 1) : undefined)
     return ha
   }
 
@@ -109,11 +100,10 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   }
 
   /**
-   * Registers an object graph under `name` and returns its tracked proxy.
-   * `initial` is used only when no peer already holds this root: on the
-   * active it becomes the root (and is sent to the standbys); on a standby it
-   * is a placeholder that the active's copy replaces, in place, when it
-   * arrives. Keep using the returned proxy: writes to `initial` itself are not seen.
+   * Registers an object graph under `name` and returns its tracked proxy. `initial` is used only when no peer already
+   * holds this root: on the active it becomes the root (and is sent to the standbys); on a standby it is a placeholder
+   * that the active's copy replaces, in place, when it arrives. Keep using the returned proxy: writes to `initial`
+   * itself are not seen.
    * @throws {UnsupportedValueError} when `initial` holds a value that cannot replicate.
    * @throws {ConfigError} when `initial` is not an object, or a class name is bound twice.
    */
@@ -125,9 +115,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   }
 
   /**
-   * A SAF-style checkpoint of named sections, replicated and persisted with the
-   * graph (it lives in a reserved root). Open it on every node with the same
-   * attributes; only the active writes.
+   * A SAF-style checkpoint of named sections, replicated and persisted with the graph (it lives in a reserved root).
+   * Open it on every node with the same attributes; only the active writes.
    * @throws {InvalidParamError} on bad attributes.
    */
   checkpoint(name: string, attributes: SectionAttributes): SectionCheckpoint {
@@ -135,16 +124,14 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     const root = this.register(`understudy:checkpoint:${name}`, { sections: new Map<string, { data: Uint8Array; writtenAt: number }>() })
     // 'local': handed to the standbys, and durable in this node's own store.
     const commit = (mode: CommitMode | 'local') => (mode !== 'local' ? this.commit({ mode }) : this.commit({ mode: 'async' }).then(async (at) => (await this.durability?.sync(), at)))
-    return new SectionCheckpoint(name, attrs, root, this.clock, commit, () => this.node.active?.primary.standbys ?? 0)
+    return new SectionCheckpoint(name, attrs, root, this.node.clock, commit, () => this.node.active?.primary.standbys ?? 0)
   }
 
   /**
-   * Runs — or resumes — the step sequence `id`, its progress kept in the
-   * replicated graph (a reserved root) and committed at every change of step
-   * and every `checkpoint(marker)`. If the active dies mid-sequence, call this
-   * again with the same `id` on the new active: it resumes at the interrupted
-   * step, rolling it back first when it has a rollback function. A finished
-   * sequence is returned as it ended (`forgetSequence(id)` clears it).
+   * Runs — or resumes — the step sequence `id`, its progress kept in the replicated graph (a reserved root) and
+   * committed at every change of step and every `checkpoint(marker)`. If the active dies mid-sequence, call this again
+   * with the same `id` on the new active: it resumes at the interrupted step, rolling it back first when it has a
+   * rollback function. A finished sequence is returned as it ended (`forgetSequence(id)` clears it).
    * @throws {NotActiveError} on a standby, or when this node is deposed mid-run.
    */
   runSequence<C>(id: string, seq: Sequence<C>, context: C, options: { startStep?: string; mode?: CommitMode } = {}): Promise<SequenceResult> {
@@ -199,9 +186,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   }
 
   /**
-   * Leak detection: the tracked objects no registered root reaches any more,
-   * on this node (active or standby), with the path each was last reachable
-   * at and its size. The next sweep drops them: by itself, amortised as
+   * Leak detection: the tracked objects no registered root reaches any more, on this node (active or standby),
+   * with the path each was last reachable at and its size. The next sweep drops them: by itself, amortised as
    * references are dropped, or on {@link Understudy.collect}.
    */
   leaks(): Leak[] {
@@ -217,53 +203,42 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   }
 
   /**
-   * Planned switchover to a standby (`to`, or the most up-to-date one). This
-   * node enters `quiescing` — writes throw `NotActiveError` ("a handover is in
-   * progress") — flushes, waits until the target has applied everything, gives
-   * up its lease and tells the target to take over now; it then follows the
-   * new active as a standby. Rejects, resuming as active, if the target does not
-   * catch up within `timeoutMs` (default 5000).
+   * Planned switchover to a standby (`to`, or the most up-to-date one). This node enters `quiescing` — writes throw
+   * `NotActiveError` ("a handover is in progress") — flushes, waits until the target has applied everything, gives up
+   * its lease and tells the target to take over now; it then follows the new active as a standby. Rejects, resuming as
+   * active, if the target does not catch up within `timeoutMs` (default 5000).
    */
   async handover(options: { to?: PeerId; timeoutMs?: number } = {}): Promise<HandoverResult> {
     this.node.open('handover')
-    const active = this.node.active
-    if (!active || this.node.role !== 'active') throw new NotActiveError(`handover(): only the active hands over; this node is ${this.node.role}`)
-    const to = options.to ?? active.primary.bestReplica()
-    if (to === undefined || !active.primary.hasReplica(to))
-      throw new NotActiveError(`handover(): ${to === undefined ? 'there is no standby to hand over to' : `${to} is not a standby of this node`}`)
     const d = this.durability
-    return this.node.handover(to, options.timeoutMs ?? 5000, () => (d?.onHandover ? d.sync().catch((error: Error) => this.emit('error', { error })) : undefined))
+    return this.node.handover(options.to, options.timeoutMs ?? 5000, () => (d?.onHandover ? d.sync().catch((error: Error) => this.emit('error', { error })) : undefined))
   }
 
   /** Figures about this node. */
   stats(): Stats {
-    const a = this.node.active
-    const { epoch, seq } = this.node.position
-    const acked = a?.primary.ackedByAll ?? -1
-    return { role: this.node.role, epoch, seq, objects: this.graph.byId.size, roots: this.roots, standbys: a?.primary.standbys ?? 0, acked, snapshots: this.node.snapshots, unackedSeq: a ? a.seq - Math.max(0, acked) : 0 }
+    return this.node.stats()
   }
 
   /** Sends what is pending, stops the node and closes its transport. Pending sync commits reject. */
   async close(): Promise<void> {
     if (this.node.closed) return
-    this.flush()
+    this.node.flush()
     await this.durability?.sync()
     // Give the lease up first, so a standby takes over at its next beat instead of after T.
     await this.node.elector?.resign('the node closed')
-    this.stop('closed')
+    this.node.stop('closed')
     this.emit('role', { role: 'stopped', epoch: this.node.highestEpoch })
     await this.transport.close()
   }
 
   /**
-   * Stops this node as a crash would, for drills and tests: no goodbye to
-   * peers, no lease release (it expires after T), pending commits rejected.
-   * The transport is closed if it has no `abort()` of its own.
+   * Stops this node as a crash would, for drills and tests: no goodbye to peers, no lease release (it expires after
+   * T), pending commits rejected. The transport is closed if it has no `abort()` of its own.
    */
   async abort(): Promise<void> {
     if (this.node.closed) return
     this.node.elector?.stop('aborted')
-    this.stop('aborted')
+    this.node.stop('aborted')
     const t = this.transport as Transport & { abort?: () => void | Promise<void> }
     await (t.abort ? t.abort() : t.close())
   }
@@ -275,49 +250,34 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.node.restoredAt(this.restored.epoch, this.restored.seq)
   }
 
-  private stop(how: 'closed' | 'aborted'): void {
-    this.node.stop(how)
-    this.durability?.dispose()
-  }
-
   /**
-   * Checkpoints now and resolves when it is durable: the whole state as one
-   * snapshot, which the log then starts from (batches waiting under the
-   * policy are in it). With `name`, the snapshot is kept apart under that name
-   * instead, until saved over, for `load({ name })` to return to. Works on the
-   * active and on a synced standby (of the state it holds).
+   * Checkpoints now and resolves when it is durable: the whole state as one snapshot, which the log then starts from
+   * (batches waiting under the policy are in it). With `name`, the snapshot is kept apart under that name instead,
+   * until saved over, for `load({ name })` to return to. Works on the active and on a synced standby (of the state it
+   * holds).
    * @throws {ConfigError} without a `checkpoints` store, or with a bad name.
    * @throws {NotActiveError} on a standby that holds no state yet.
    */
   async save(options: { name?: string } = {}): Promise<CommitResult> {
-    this.node.open('save')
-    const d = this.needCheckpoints('save')
-    const name = checkName('save', options.name)
-    this.flush()
-    const at = this.node.position
-    if (at.seq < 0) throw new NotActiveError('save(): this standby holds no state yet')
-    await d.save(at, name)
-    return at
+    const d = this.store('save', options.name)
+    this.node.flush()
+    return d.save(this.node.position, options.name)
   }
 
   /**
-   * Returns the application state to a checkpoint: the newest durable one
-   * (batches still waiting under `checkpointPolicy` are dropped), or the one
-   * saved under `name`. Each root in the checkpoint gets its saved contents in
-   * place (the root objects keep their identity; objects inside are the saved
-   * ones, so references held to the old ones are detached), roots it does not
-   * have are left alone, and the change replicates and commits like any other.
-   * Active only.
+   * Returns the application state to a checkpoint: the newest durable one (batches still waiting under
+   * `checkpointPolicy` are dropped), or the one saved under `name`. Each root in the checkpoint gets its saved
+   * contents in place (the root objects keep their identity; objects inside are the saved ones, so references held to
+   * the old ones are detached), roots it does not have are left alone, and the change replicates and commits like any
+   * other. Active only.
    * @throws {NotExistError} when nothing (or nothing under `name`) is saved.
    * @throws {NotActiveError} on a standby.
    */
   async load(options: { name?: string } = {}): Promise<CommitResult> {
-    this.node.open('load')
-    const d = this.needCheckpoints('load')
-    const name = checkName('load', options.name)
+    const d = this.store('load', options.name)
     if (!this.node.active) throw new NotActiveError(`load(): ${this.graph.readOnlyReason}. Only the active loads a checkpoint.`)
-    this.flush()
-    await d.load(name, () => {
+    this.node.flush()
+    await d.load(options.name, () => {
       if (!this.node.active) throw new NotActiveError('load(): this node stopped being the active while the checkpoint was read')
     })
     return this.commit()
@@ -325,16 +285,15 @@ export class Understudy extends Emitter<UnderstudyEvents> {
 
   /** Resolves once every checkpoint write asked for so far is durable (with `checkpoints`). */
   async checkpointed(): Promise<void> {
-    this.flush()
+    this.node.flush()
     await this.durability?.sync()
   }
 
-  private needCheckpoints(method: string): Durability {
+  /** The checkpoints, for `method` with checkpoint `name`: refused once stopped, without a store, or with a bad name. */
+  private store(method: string, name: string | undefined): Durability {
+    this.node.open(method)
     if (!this.durability) throw new ConfigError(`${method}(): this node has no "checkpoints" store (see Understudy.start)`)
+    checkName(method, name)
     return this.durability
-  }
-
-  private flush(): void {
-    this.node.flush()
   }
 }

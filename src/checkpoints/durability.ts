@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../clock.js'
 import { writeDelta, writeSnapshot } from '../codec/frames.js'
-import { ConfigError, NotExistError } from '../errors.js'
+import { ConfigError, NotActiveError, NotExistError } from '../errors.js'
 import { Graph } from '../graph/graph.js'
 import type { DeltaBody, SnapshotBody } from '../graph/wire.js'
 import type { DurableLog } from '../replication/link.js'
@@ -107,9 +107,11 @@ export class Durability implements DurableLog {
   }
 
   /** Writes the graph as one snapshot at `at` (the log then starts from it), or keeps it apart under `name`. */
-  async save(at: Position, name: string | undefined): Promise<void> {
+  async save(at: Position, name: string | undefined): Promise<Position> {
+    if (at.seq < 0) throw new NotActiveError('save(): this standby holds no state yet')
     const frame = writeSnapshot(at.epoch, at.seq, this.graph.snapshot())
     await (name === undefined ? this.checkpointer.writeSnapshot(at.epoch, at.seq, frame) : this.checkpointer.saveNamed(name, at.epoch, at.seq, frame))
+    return at
   }
 
   /**

@@ -7,14 +7,14 @@
  */
 import type { Clock } from '../clock.js'
 import { readFrame, writeHello, type CodecLimits, type Frame } from '../codec/frames.js'
-import { ClosedError, StaleEpochError } from '../errors.js'
+import { ClosedError, NotActiveError, StaleEpochError } from '../errors.js'
 import type { Graph } from '../graph/graph.js'
 import { ActiveSession } from '../replication/active.js'
 import type { DurableLog, Link } from '../replication/link.js'
 import type { LogLimits } from '../replication/primary.js'
 import { StandbySession } from '../replication/standby.js'
 import type { PeerId, Transport, TransportHandler } from '../transport.js'
-import type { HandoverResult, Role, UnderstudyEvents } from '../types.js'
+import type { HandoverResult, Role, Stats, UnderstudyEvents } from '../types.js'
 import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
 import type { LeaseStore } from './lease.js'
 import { runHandover, type HandoverHost } from './handover.js'
@@ -36,6 +36,8 @@ export interface CoordinatorConfig {
   lease?: LeaseStore
   election?: ElectionFactory
   emit: <K extends keyof UnderstudyEvents>(event: K, value: UnderstudyEvents[K]) => void
+  /** The node stopped (its durability stops too). */
+  stopped: () => void
 }
 
 export class Coordinator implements Link, HandoverHost {
@@ -93,6 +95,10 @@ export class Coordinator implements Link, HandoverHost {
     }
     if (c.lease) this.elector = new Elector(c.incarnation, c.group, c.lease, c.clock, c.heartbeat, events)
     else if (c.election) this.elector = c.election(c.incarnation, c.group, c.heartbeat, events)
+  }
+
+  get clock(): Clock {
+    return this.c.clock
   }
 
   /** The current epoch: the active's fencing token. */
@@ -218,9 +224,31 @@ export class Coordinator implements Link, HandoverHost {
     return { ready, ahead: this.members.ahead([s.synced ? s.epoch : 0, s.seq], this.c.nodeId), empty: !s.synced }
   }
 
-  /** See {@link runHandover}. */
-  handover(to: PeerId, timeoutMs: number, save: () => Promise<void> | undefined): Promise<HandoverResult> {
+  /** Hands over to `to`, or to the most up-to-date standby (see {@link runHandover}). */
+  async handover(to: PeerId | undefined, timeoutMs: number, save: () => Promise<void> | undefined): Promise<HandoverResult> {
+    const a = this.active
+    if (!a || this.role !== 'active') throw new NotActiveError(`handover(): only the active hands over; this node is ${this.role}`)
+    to ??= a.primary.bestReplica()
+    if (to === undefined || !a.primary.hasReplica(to)) throw new NotActiveError(`handover(): ${to === undefined ? 'there is no standby to hand over to' : `${to} is not a standby of this node`}`)
     return runHandover(this, this.c.clock, this.c.graph, to, timeoutMs, save)
+  }
+
+  /** Starts the node: as the active at `epoch` (raised past restored state), or as a standby; opens the transport and the election. */
+  async start(epoch: number | undefined): Promise<void> {
+    const at = this.position
+    if (epoch !== undefined) this.becomeActive('promoted', Math.max(epoch, at.seq >= 0 ? at.epoch + 1 : 1), false)
+    await this.c.transport.open(this.handler)
+    this.send(this.hello())
+    this.elector?.start()
+  }
+
+  /** Figures about this node. */
+  stats(): Stats {
+    const a = this.active
+    const { epoch, seq } = this.position
+    const acked = a?.primary.ackedByAll ?? -1
+    const roots = [...this.c.graph.roots.keys()]
+    return { role: this.role, epoch, seq, objects: this.c.graph.byId.size, roots, standbys: a?.primary.standbys ?? 0, acked, snapshots: this.snapshots, unackedSeq: a ? a.seq - Math.max(0, acked) : 0 }
   }
 
   /** Closes the active's current batch soon (a write happened). */
@@ -248,6 +276,7 @@ export class Coordinator implements Link, HandoverHost {
     if (this.closed) return
     this.becomeStandby('stop', `the node was ${how}`)
     this.c.graph.demote(`this node was ${how}`)
+    this.c.stopped()
   }
 
   /** Refuses a call once the node has stopped. */
