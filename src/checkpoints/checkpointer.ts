@@ -1,64 +1,10 @@
-import { ConfigError, ProtocolError, UnderstudyError } from '../errors.js'
+import { ConfigError, ProtocolError } from '../errors.js'
 import { realClock, type Clock } from '../clock.js'
-import { CborError, CborReader } from '../codec/reader.js'
-import { CborWriter } from '../codec/writer.js'
-import { readFrame, type DeltaFrame, type SnapshotFrame } from '../codec/frames.js'
+import type { DeltaFrame, SnapshotFrame } from '../codec/frames.js'
+import { COPIES, CheckpointCorruptError, POS_DIGITS, SEQ_DIGITS, SNAPSHOT_NAME, crc32, keyId, newer, pickSnapshot, readRecordFrame, readSnapshotRecord, unwrapRecord, wrapRecord, type SnapshotEntry } from './records.js'
 import type { CheckpointStore } from './store.js'
 
-/**
- * A stored record was unusable (truncated, bits flipped, trailing bytes, not
- * where its key says): `key` names it, `detail` says what was wrong, and the
- * message what the restore did instead.
- */
-export class CheckpointCorruptError extends UnderstudyError {
-  readonly key: string[]
-  readonly detail: string
-  constructor(key: string[], detail: string, outcome = 'restored the newest consistent state before it') {
-    super('CHECKPOINT_CORRUPT', `checkpoint record ${key.join('/')} is unusable (${detail}); ${outcome}`)
-    this.key = key
-    this.detail = detail
-  }
-}
-
-/** Slicing-by-4 tables: T[k·256 + n] is the CRC of byte n followed by k zero bytes. Typed, so lookups stay unboxed. */
-const T = new Int32Array(256 * 4)
-for (let n = 0; n < 256; n++) {
-  let c = n
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-  T[n] = c
-}
-for (let n = 0; n < 256; n++) for (let k = 1; k < 4; k++) T[k * 256 + n] = ((T[(k - 1) * 256 + n] as number) >>> 8) ^ (T[(T[(k - 1) * 256 + n] as number) & 255] as number)
-
-/** CRC-32 (IEEE), four bytes per step; `crc` continues a checksum over bytes that came before. */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = ~crc
-  let i = 0
-  const n = bytes.length
-  for (const end = n & ~3; i < end; i += 4) {
-    c ^= (bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24)
-    c = (T[768 + (c & 255)] as number) ^ (T[512 + ((c >>> 8) & 255)] as number) ^ (T[256 + ((c >>> 16) & 255)] as number) ^ (T[c >>> 24] as number)
-  }
-  for (; i < n; i++) c = (T[(c ^ (bytes[i] as number)) & 255] as number) ^ (c >>> 8)
-  return (c ^ -1) >>> 0
-}
-
-const writer = new CborWriter()
-const reader = new CborReader()
-const SEQ_DIGITS = 12
-/** Snapshot keys: `[group, 'snapshot', '<epoch>-<seq>-<copy>']`, both numbers 16 digits, so key order is position order. */
-const POS_DIGITS = 16
-const SNAPSHOT_NAME = /^(\d{16})-(\d{16})-([ab])$/
-const COPIES = ['a', 'b'] as const
-
-/** A snapshot record found in the store, and the position its key names (none for the one-key layout of 0.1.0). */
-interface SnapshotEntry {
-  key: string[]
-  value: Uint8Array
-  at: { epoch: number; seq: number } | undefined
-}
-
-const keyId = (key: readonly string[]) => key.join('\u0000')
-const newer = (a: { epoch: number; seq: number }, b: { epoch: number; seq: number }) => a.epoch > b.epoch || (a.epoch === b.epoch && a.seq > b.seq)
+export { CheckpointCorruptError, crc32 } from './records.js'
 
 /** What a restore found: the newest consistent state as wire frames, and what had to be skipped. */
 export interface Restored {
@@ -178,52 +124,6 @@ export class Checkpointer {
     return this.waiting.length
   }
 
-  /**
-   * The record `[epoch, seq, crc, ...frames]` in CBOR (as the writer would
-   * encode it), built in one allocation: frames are copied once.
-   */
-  private wrap(epoch: number, seq: number, frames: Uint8Array[]): Uint8Array {
-    let crc = 0
-    let size = 0
-    for (const f of frames) {
-      crc = this.crc(f, crc)
-      size += f.length
-    }
-    const head = writer.encode([epoch, seq, crc]) // 0x83, then the three numbers
-    const count = 3 + frames.length
-    const arrayHead = count < 24 ? [0x80 + count] : count < 256 ? [0x98, count] : count < 65536 ? [0x99, count >> 8, count & 255] : [0x9a, count >>> 24, (count >> 16) & 255, (count >> 8) & 255, count & 255]
-    const out = new Uint8Array(arrayHead.length + head.length - 1 + frames.length * 5 + size)
-    out.set(arrayHead)
-    out.set(head.subarray(1), arrayHead.length)
-    let pos = arrayHead.length + head.length - 1
-    for (const f of frames) {
-      const n = f.length
-      if (n < 24) out[pos++] = 0x40 + n
-      else if (n < 256) (out[pos++] = 0x58), (out[pos++] = n)
-      else if (n < 65536) (out[pos++] = 0x59), (out[pos++] = n >> 8), (out[pos++] = n & 255)
-      else (out[pos++] = 0x5a), (out[pos++] = n >>> 24), (out[pos++] = (n >> 16) & 255), (out[pos++] = (n >> 8) & 255), (out[pos++] = n & 255)
-      out.set(f, pos)
-      pos += n
-    }
-    return out.subarray(0, pos)
-  }
-
-  private unwrap(key: string[], bytes: Uint8Array): { epoch: number; seq: number; frames: Uint8Array[] } {
-    let r: unknown
-    try {
-      r = reader.decode(bytes)
-    } catch (err) {
-      throw new CheckpointCorruptError(key, err instanceof CborError ? err.message : String(err))
-    }
-    const [epoch, seq, crc, ...frames] = (Array.isArray(r) ? r : []) as unknown[]
-    if (typeof epoch !== 'number' || typeof seq !== 'number' || typeof crc !== 'number' || !frames.length || !frames.every((f) => f instanceof Uint8Array))
-      throw new CheckpointCorruptError(key, 'not a checkpoint record')
-    let sum = 0
-    for (const f of frames as Uint8Array[]) sum = this.crc(f, sum)
-    if (sum !== crc) throw new CheckpointCorruptError(key, 'checksum mismatch')
-    return { epoch, seq, frames: frames as Uint8Array[] }
-  }
-
   /** Runs writes one after another, in the order they were asked for. */
   private queue(epoch: number, seq: number, fn: () => Promise<void>): Promise<void> {
     const next = this.chain.then(fn).then(() => {
@@ -245,7 +145,7 @@ export class Checkpointer {
   writeSnapshot(epoch: number, seq: number, frame: Uint8Array): Promise<void> {
     if (!Number.isSafeInteger(epoch) || !Number.isSafeInteger(seq) || epoch < 0 || seq < 0)
       return Promise.reject(new ConfigError(`Checkpointer.writeSnapshot: epoch and seq must be non-negative integers, not ${String(epoch)} and ${String(seq)}`))
-    const record = this.wrap(epoch, seq, [frame])
+    const record = wrapRecord(this.crc, epoch, seq, [frame])
     // Sizes are counted when a write is queued (writes run in order), so compaction does not wait on the disk.
     this.snapshotBytes = record.length
     this.logBytes = 0
@@ -319,7 +219,7 @@ export class Checkpointer {
     if (!batch.length || !done) return this.chain
     const first = batch[0] as Waiting
     const last = batch[batch.length - 1] as Waiting
-    const record = this.wrap(first.epoch, first.seq, batch.map((w) => w.frame))
+    const record = wrapRecord(this.crc, first.epoch, first.seq, batch.map((w) => w.frame))
     const write = this.queue(last.epoch, last.seq, () => this.store.save([this.group, 'log', String(first.seq).padStart(SEQ_DIGITS, '0')], record))
     write.then(done.resolve, done.reject)
     return write
@@ -365,7 +265,7 @@ export class Checkpointer {
 
   /** Saves a complete snapshot under `name`, beside the rolling checkpoint; kept until saved over or removed. */
   saveNamed(name: string, epoch: number, seq: number, frame: Uint8Array): Promise<void> {
-    const record = this.wrap(epoch, seq, [frame])
+    const record = wrapRecord(this.crc, epoch, seq, [frame])
     return this.queue(epoch, seq, () => this.store.save([this.group, 'saved', name], record))
   }
 
@@ -373,59 +273,7 @@ export class Checkpointer {
   async loadNamed(name: string): Promise<SnapshotFrame | undefined> {
     const key = [this.group, 'saved', name]
     const bytes = await this.store.load(key)
-    return bytes && this.readSnapshot(key, bytes)
-  }
-
-  private readSnapshot(key: string[], bytes: Uint8Array): SnapshotFrame {
-    const { epoch, seq, frames } = this.unwrap(key, bytes)
-    if (frames.length !== 1) throw new CheckpointCorruptError(key, `holds ${frames.length} frames, not one snapshot`)
-    const f = this.frame(key, frames[0] as Uint8Array)
-    if (f.type !== 'snapshot') throw new CheckpointCorruptError(key, `holds a ${f.type} frame`)
-    if (f.epoch !== epoch || f.seq !== seq) throw new CheckpointCorruptError(key, `its header says seq ${seq} of epoch ${epoch}, its frame seq ${f.seq} of epoch ${f.epoch}`)
-    return f
-  }
-
-  private frame(key: string[], bytes: Uint8Array) {
-    try {
-      return readFrame(bytes)
-    } catch (err) {
-      throw new CheckpointCorruptError(key, (err as Error).message)
-    }
-  }
-
-  /** The newest whole snapshot record, or undefined; the unusable ones met before it go to `corrupt`, saying what was restored instead. */
-  private pickSnapshot(entries: SnapshotEntry[], corrupt: CheckpointCorruptError[]): { snapshot: SnapshotFrame; bytes: number } | undefined {
-    const bad: { key: string[]; detail: string; at: SnapshotEntry['at'] }[] = []
-    let picked: { snapshot: SnapshotFrame; bytes: number } | undefined
-    const check = (e: SnapshotEntry): SnapshotFrame | undefined => {
-      try {
-        const f = this.readSnapshot(e.key, e.value)
-        if (e.at && (f.epoch !== e.at.epoch || f.seq !== e.at.seq)) throw new CheckpointCorruptError(e.key, `holds seq ${f.seq} of epoch ${f.epoch}, its key says seq ${e.at.seq} of epoch ${e.at.epoch}`)
-        return f
-      } catch (err) {
-        bad.push({ key: e.key, detail: err instanceof CheckpointCorruptError ? err.detail : String(err), at: e.at })
-        return undefined
-      }
-    }
-    for (const [i, e] of entries.entries()) {
-      const f = check(e)
-      if (!f) continue
-      picked = { snapshot: f, bytes: e.value.length }
-      // Its other copy is checked too, so that a lost copy is reported while the first still holds: the same bytes are whole.
-      const twin = entries[i + 1]
-      if (e.at && twin?.at && twin.at.epoch === e.at.epoch && twin.at.seq === e.at.seq && !sameBytes(twin.value, e.value)) check(twin)
-      break
-    }
-    for (const b of bad) {
-      const s = picked?.snapshot
-      const outcome = !s
-        ? 'no whole snapshot record is left: restored nothing'
-        : b.at && b.at.epoch === s.epoch && b.at.seq === s.seq
-          ? 'its other copy holds the same snapshot: nothing lost'
-          : `restored the older snapshot at seq ${s.seq} of epoch ${s.epoch} and the log after it`
-      corrupt.push(new CheckpointCorruptError(b.key, b.detail, outcome))
-    }
-    return picked
+    return bytes && readSnapshotRecord(this.crc, key, bytes)
   }
 
   /**
@@ -446,7 +294,7 @@ export class Checkpointer {
     const corrupt: CheckpointCorruptError[] = []
     const entries = await this.snapshotEntries()
     await this.listSnapshots(entries)
-    const picked = this.pickSnapshot(entries, corrupt)
+    const picked = pickSnapshot(this.crc, entries, corrupt)
     if (!picked) return { snapshot: undefined, deltas: [], corrupt }
     const { snapshot } = picked
     this.snapshotBytes = picked.bytes
@@ -458,10 +306,10 @@ export class Checkpointer {
       const { key, value } = log[i] as { key: string[]; value: Uint8Array }
       let whole = false
       try {
-        const { epoch, seq, frames } = this.unwrap(key, value)
+        const { epoch, seq, frames } = unwrapRecord(this.crc, key, value)
         if (key.length !== 3 || key[2] !== String(seq).padStart(SEQ_DIGITS, '0')) throw new CheckpointCorruptError(key, `holds a record of seq ${seq}, its key says ${key.slice(2).join('/')}`)
         const fs = frames.map((frame, n) => {
-          const f = this.frame(key, frame)
+          const f = readRecordFrame(key, frame)
           if (f.type !== 'delta') throw new CheckpointCorruptError(key, `holds a ${f.type} frame`)
           if (f.epoch !== epoch || f.seq !== seq + n) throw new CheckpointCorruptError(key, `its header says seqs from ${seq} of epoch ${epoch}, its frame ${n} is seq ${f.seq} of epoch ${f.epoch}`)
           return f
@@ -489,12 +337,6 @@ export class Checkpointer {
     this.durable = { epoch: snapshot.epoch, seq: expect - 1 }
     return { snapshot, deltas, corrupt }
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } {
