@@ -78,7 +78,7 @@ async function hungFailover(): Promise<number[]> {
   for (let i = 0; i < TRIALS; i++) {
     const { act, stb } = await pair('broadcast-channel')
     const hungAt = performance.now()
-    ;(act as unknown as { elector: { frozen: boolean } }).elector.frozen = true
+    ;(act as unknown as { node: { elector: { frozen: boolean } } }).node.elector.frozen = true
     await new Promise<void>((r) => stb.on('role', (e) => e.role === 'active' && r()))
     out.push(performance.now() - hungAt)
     await act.close()

@@ -99,13 +99,13 @@ describe('election and failover (virtual clock, seeded network)', () => {
     const root = a.register('app', { n: 0 })
     await a.commit()
     // a hangs: its heartbeat stops and nobody hears from it.
-    ;(a as unknown as { elector: { frozen: boolean } }).elector.frozen = true
+    ;(a as unknown as { node: { elector: { frozen: boolean } } }).node.elector.frozen = true
     for (const o of others) c.network.partition(a.nodeId, o.nodeId)
     await c.run(3 * T, () => others.some((o) => o.role === 'active'))
     const next = others.find((o) => o.role === 'active') as Understudy
     expect(next.epoch).toBe(2)
     // a wakes, still believing it is active until its next beat is refused.
-    ;(a as unknown as { elector: { frozen: boolean } }).elector.frozen = false
+    ;(a as unknown as { node: { elector: { frozen: boolean } } }).node.elector.frozen = false
     await c.run(2 * I, () => a.role === 'standby')
     expect(a.role).toBe('standby')
     expect(() => (root.n = 666)).toThrow(NotActiveError)
