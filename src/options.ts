@@ -54,6 +54,26 @@ export interface UnderstudyOptions {
   commitMode?: CommitMode
   /** Rejects a sync commit with `CommitTimeoutError` after this many ms. Default: wait indefinitely. */
   commitTimeoutMs?: number
+  /**
+   * A commit resolves only once this many standbys hold the batch (default 0:
+   * a lone or degraded active acknowledges on its own word). With 1 or more,
+   * commits wait — use `commitTimeoutMs` — while fewer standbys are healthy.
+   */
+  minStandbys?: number
+  /**
+   * A standby that is behind and has not acknowledged anything for this long
+   * leaves the in-sync set: commits stop waiting for it (with a lease, once a
+   * row without it is stored). It keeps receiving frames and rejoins once
+   * caught up. Default: the heartbeat timeout T (400 ms).
+   */
+  standbyTimeoutMs?: number
+  /**
+   * Most bytes sent to one standby and not yet acknowledged (default 16 MiB).
+   * Past it that standby gets no more frames until it reads again (it is then
+   * caught up from the log, or by a snapshot) and leaves the in-sync set, so a
+   * stopped standby never makes the active's memory grow without bound.
+   */
+  maxQueueBytes?: number
   /** Classes whose instances replicate with their prototype (same names on every node). */
   classes?: ClassList
   /** Time source (default: the real clock). Tests pass a `VirtualClock`. */
@@ -82,10 +102,11 @@ export function validate(o: UnderstudyOptions): void {
     throw new ConfigError(`Understudy.start: "role" must be "active" or "standby", not ${JSON.stringify(o.role)}`)
   if (o.commitMode !== undefined && o.commitMode !== 'sync' && o.commitMode !== 'async' && o.commitMode !== 'persisted')
     throw new ConfigError(`Understudy.start: "commitMode" must be "sync", "async" or "persisted", not ${JSON.stringify(o.commitMode)}`)
-  for (const k of ['commitTimeoutMs', 'resyncRetryMs', 'maxFrameBytes'] as const) {
+  for (const k of ['commitTimeoutMs', 'resyncRetryMs', 'maxFrameBytes', 'standbyTimeoutMs', 'maxQueueBytes'] as const) {
     const v = o[k]
     if (v !== undefined && (typeof v !== 'number' || !(v > 0))) throw new ConfigError(`Understudy.start: "${k}" must be a positive number`)
   }
+  if (o.minStandbys !== undefined && (!Number.isSafeInteger(o.minStandbys) || o.minStandbys < 0)) throw new ConfigError('Understudy.start: "minStandbys" must be a whole number ≥ 0')
   if (o.epoch !== undefined && (!Number.isSafeInteger(o.epoch) || o.epoch < 1)) throw new ConfigError('Understudy.start: "epoch" must be a positive integer')
   if (o.checkpointPolicy !== undefined) {
     if (!o.checkpoints) throw new ConfigError('Understudy.start: "checkpointPolicy" needs a "checkpoints" store')

@@ -16,6 +16,13 @@ export interface UnderstudyEvents {
   peer: { peer: PeerId; up: boolean; role?: Role }
   /** The election heartbeat ran (every I, with a `lease` or an `election`), in this role. */
   heartbeat: { role: Role; epoch: number }
+  /**
+   * The active started (`degraded: true`) or stopped running without a
+   * healthy standby: while degraded, commits resolve on this node's word alone
+   * (once durable in its own checkpoints, if it keeps them). `standbys`: the
+   * healthy standbys now.
+   */
+  degraded: { degraded: boolean; standbys: number }
   /** A problem that did not stop the node: a bad frame, a stale epoch, an unsupported value smuggled past a proxy… */
   error: { error: Error; from?: PeerId }
 }
@@ -55,6 +62,12 @@ export interface Stats {
    * what an async-mode user would lose if this node died now. 0 when all are safe.
    */
   unackedSeq: number
+  /** Active without a healthy standby: commits resolve on this node's word alone (see the `degraded` event). */
+  degraded: boolean
+  /** Standbys commits wait for because they are healthy (active). */
+  inSync: number
+  /** Bytes sent to the standby furthest behind that it has not acknowledged (active; bounded by `maxQueueBytes`). */
+  queuedBytes: number
 }
 
 /** A tracked object that no registered root reaches any more: it replicates, and takes memory on every node, until collected. */

@@ -13,7 +13,7 @@ import { findLeaks } from './leaks.js'
 import { DEFAULT_HEARTBEAT, validate, type UnderstudyOptions } from './options.js'
 import { defaultRandom } from './random.js'
 import type { CommitMode, CommitResult } from './replication/active.js'
-import { DEFAULT_LOG } from './replication/primary.js'
+import { DEFAULT_HEALTH, DEFAULT_LOG } from './replication/primary.js'
 import { Coordinator } from './roles/coordinator.js'
 import { incarnationId } from './roles/lease.js'
 import { Durability, checkName, type Position } from './checkpoints/durability.js'
@@ -73,6 +73,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     this.node = new Coordinator({
       ...{ group: o.group, nodeId: this.nodeId, incarnation: this.incarnation, transport: o.transport, clock, graph: this.graph, durable: this.durability },
       ...{ limits: { ...DEFAULT_LIMITS, ...(o.maxFrameBytes ? { maxFrameBytes: o.maxFrameBytes } : {}) }, log: { ...DEFAULT_LOG, ...o.log }, retryMs: o.resyncRetryMs ?? 1000 },
+      health: { standbyTimeoutMs: o.standbyTimeoutMs ?? (o.heartbeat?.timeoutMs ?? DEFAULT_HEARTBEAT.timeoutMs), maxQueueBytes: o.maxQueueBytes ?? DEFAULT_HEALTH.maxQueueBytes, minStandbys: o.minStandbys ?? 0 },
       ...{ heartbeat: { ...DEFAULT_HEARTBEAT, ...o.heartbeat }, lease: o.lease, election: o.election, emit: (event, value) => this.emit(event, value), stopped: () => this.durability?.dispose() },
     })
   }
@@ -258,7 +259,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
    * @throws {ConfigError} without a `checkpoints` store, or with a bad name.
    * @throws {NotActiveError} on a standby that holds no state yet.
    */
-  async save(options: { name?: string } = {}): Promise<CommitResult> {
+  async save(options: { name?: string } = {}): Promise<Position> {
     const d = this.store('save', options.name)
     this.node.flush()
     return d.save(this.node.position, options.name)

@@ -8,7 +8,7 @@ import { readFrame, writeHello, type Frame } from '../src/codec/frames.js'
 import { Graph } from '../src/graph/graph.js'
 import { ActiveSession } from '../src/replication/active.js'
 import type { Link } from '../src/replication/link.js'
-import { DEFAULT_LOG } from '../src/replication/primary.js'
+import { DEFAULT_HEALTH, DEFAULT_LOG } from '../src/replication/primary.js'
 import { StandbySession } from '../src/replication/standby.js'
 
 function link(): Link & { out: { frame: Frame; to?: string }[] } {
@@ -20,7 +20,7 @@ function pair() {
   const clock = new VirtualClock()
   const g1 = new Graph(() => undefined)
   const toStandby = link()
-  const active = new ActiveSession(g1, toStandby, undefined, { epoch: 1, seq: 0, clock, log: DEFAULT_LOG, retryMs: 1000, nodeOf: (p) => p })
+  const active = new ActiveSession(g1, toStandby, undefined, { epoch: 1, seq: 0, clock, log: DEFAULT_LOG, retryMs: 1000, nodeOf: (p) => p, health: DEFAULT_HEALTH, degraded: () => undefined })
   g1.promote()
   const g2 = new Graph(() => undefined)
   const toActive = link()

@@ -9,15 +9,18 @@ import { writeDelta, writePersisted, writeSnapshot } from '../codec/frames.js'
 import type { Graph } from '../graph/graph.js'
 import type { PeerId } from '../transport.js'
 import type { DurableLog, Link } from './link.js'
-import { Primary, type LogLimits } from './primary.js'
+import { Primary, type HealthLimits, type LogLimits } from './primary.js'
 
 /**
  * When `commit()` resolves:
- * - `'sync'` (default): once every connected standby has applied the batch
- *   (with none connected, it waits for one to join and catch up);
+ * - `'sync'` (default): once every healthy standby of the in-sync set has
+ *   applied the batch (and `minStandbys` hold it). A standby that does not
+ *   acknowledge within `standbyTimeoutMs` leaves the set and is not waited
+ *   for. With none in sync the node is *degraded*: the commit resolves once
+ *   the batch is durable in this node's checkpoints, or at once without them.
  * - `'async'`: once the batch is handed to the transport;
  * - `'persisted'`: as `'sync'`, and the batch is durable in the checkpoints of
- *   every standby that keeps them, and of this node if it does.
+ *   every standby waited for that keeps them, and of this node if it does.
  */
 export type CommitMode = 'sync' | 'async' | 'persisted'
 
@@ -25,6 +28,8 @@ export type CommitMode = 'sync' | 'async' | 'persisted'
 export interface CommitResult {
   epoch: number
   seq: number
+  /** How many standbys held the batch when the commit resolved (0: only this node has it — a degraded acknowledgement). */
+  standbys: number
 }
 
 export interface ActiveOptions {
@@ -37,13 +42,19 @@ export interface ActiveOptions {
   retryMs: number
   /** The incarnation a peer announced (in-sync sets name runs of nodes). */
   nodeOf: (peer: PeerId) => string | undefined
+  health: HealthLimits
+  /** This node started or stopped running without a healthy standby. */
+  degraded: (degraded: boolean, standbys: number) => void
 }
 
 export class ActiveSession {
   readonly primary: Primary
   private lastSend: void | Promise<void> = undefined
   private retransmitTimer: unknown = undefined
+  private healthTimer: unknown = undefined
   private disposed = false
+  /** No healthy standby: commits resolve on this node's word alone. */
+  degraded: boolean | undefined
 
   constructor(
     private readonly graph: Graph,
@@ -51,7 +62,16 @@ export class ActiveSession {
     private readonly durable: DurableLog | undefined,
     private readonly o: ActiveOptions,
   ) {
-    this.primary = new Primary(o.epoch, o.seq, o.clock, o.log, o.nodeOf)
+    this.primary = new Primary(o.epoch, o.seq, o.clock, o.log, o.nodeOf, o.health, () => this.healthChanged())
+    this.healthChanged()
+  }
+
+  private healthChanged(): void {
+    if (this.disposed || !this.primary) return
+    const healthy = this.primary.healthy
+    if (this.degraded === (healthy === 0)) return
+    this.degraded = healthy === 0
+    this.o.degraded(this.degraded, healthy)
   }
 
   get epoch(): number {
@@ -72,9 +92,11 @@ export class ActiveSession {
     }
     if (!body) return
     const p = this.primary
-    const { seq, frame } = p.record((seq) => writeDelta(p.epoch, seq, body))
-    this.lastSend = this.link.send(frame)
+    const { seq, frame, to } = p.record((seq) => writeDelta(p.epoch, seq, body))
+    if (to === undefined) this.lastSend = this.link.send(frame)
+    else for (const peer of to) this.link.send(frame, peer)
     this.armRetransmit()
+    this.armHealth()
     this.durable?.recorded(p.epoch, seq, frame)
   }
 
@@ -83,13 +105,19 @@ export class ActiveSession {
     this.flush()
     const p = this.primary
     const seq = p.seq
-    if (mode === 'async') await this.lastSend
-    else if (mode === 'persisted') {
+    // 'async' does not wait for the transport to drain: a standby that stopped reading must not hold writes up (its queue is bounded instead).
+    if (mode === 'async') return { epoch: p.epoch, seq, standbys: p.holders(seq) }
+    let standbys: number
+    if (mode === 'persisted') {
       // Standbys that wait under a checkpoint policy write now when asked.
       if (p.standbys) this.link.send(writePersisted(p.epoch, seq))
-      await Promise.all([p.waitFor(seq, timeoutMs, undefined, true), this.durable?.sync()])
-    } else await p.waitFor(seq, timeoutMs)
-    return { epoch: p.epoch, seq }
+      ;[standbys] = await Promise.all([p.waitFor(seq, timeoutMs, undefined, true), this.durable?.sync()])
+    } else {
+      standbys = await p.waitFor(seq, timeoutMs)
+      // Degraded: no standby holds it, so this node's own checkpoints are its only other copy.
+      if (standbys === 0) await this.durable?.sync()
+    }
+    return { epoch: p.epoch, seq, standbys }
   }
 
   /** A standby announced itself: it replicates from now on. */
@@ -106,14 +134,26 @@ export class ActiveSession {
     const frames = p.catchUp(epoch, seq)
     // A HELLO first: a standby that missed this node's announcement (lost, or it was paused) takes frames only from the active it follows.
     this.link.send(this.link.hello(), peer)
-    if (!frames) this.link.send(writeSnapshot(p.epoch, p.seq, this.graph.snapshot()), peer)
-    else for (const f of frames) this.link.send(f, peer)
+    if (!frames) {
+      const snapshot = writeSnapshot(p.epoch, p.seq, this.graph.snapshot())
+      p.served(peer, p.seq, snapshot.length)
+      this.link.send(snapshot, peer)
+    } else {
+      p.served(peer, seq)
+      for (const f of frames) this.link.send(f, peer)
+    }
     this.armRetransmit()
+    this.armHealth()
   }
 
-  /** A standby applied everything up to (epoch, seq). */
+  /** A standby applied everything up to (epoch, seq); one whose queue was full and reads again is served what it lacks. */
   ack(peer: PeerId, epoch: number, seq: number): void {
-    this.primary.ack(peer, epoch, seq)
+    if (this.primary.ack(peer, epoch, seq)) this.serve(peer, epoch, this.primary.ackedBy(peer) ?? -1)
+  }
+
+  /** Bytes sent to the standby that is furthest behind and not yet acknowledged. */
+  get queuedBytes(): number {
+    return this.primary.queued()
   }
 
   /** A standby's checkpoints hold everything up to (epoch, seq). */
@@ -125,7 +165,19 @@ export class ActiveSession {
   dispose(reason: string): void {
     this.disposed = true
     this.o.clock.clearTimeout(this.retransmitTimer)
+    this.o.clock.clearTimeout(this.healthTimer)
     this.primary.abandon(reason)
+  }
+
+  /** Checks, when the first standby that is behind is due, whether it acknowledged within `standbyTimeoutMs`. */
+  private armHealth(): void {
+    if (this.healthTimer !== undefined || this.disposed) return
+    const next = this.primary.checkHealth()
+    if (next === undefined) return
+    this.healthTimer = this.o.clock.setTimeout(() => {
+      this.healthTimer = undefined
+      this.armHealth()
+    }, Math.max(1, next - this.o.clock.now()))
   }
 
   /**

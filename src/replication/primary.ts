@@ -12,7 +12,34 @@ interface Replica {
   joined: number
   /** Highest seq its checkpoints hold; undefined for a standby that keeps none. */
   persisted?: number
+  /**
+   * Out of the set commits wait for: it did not acknowledge within
+   * `standbyTimeoutMs`, or its queue passed `maxQueueBytes`. It still gets
+   * frames (or is resynced) and rejoins once it acknowledges `rejoinAt`.
+   */
+  lagging: boolean
+  rejoinAt: number
+  /** Since when it has been behind without acknowledging anything new (undefined while caught up). */
+  behindSince: number | undefined
+  /** No frames go to it (its queue passed `maxQueueBytes`) until its acknowledgement moves again. */
+  paused: boolean
+  /** Frames after this seq were sent to it (its queue is what it has not acknowledged of them). */
+  base: number
+  /** A snapshot sent to it and not yet acknowledged: its seq and size. */
+  snapshot: { seq: number; bytes: number } | undefined
 }
+
+/** When a standby leaves the set commits wait for, and how many must hold a batch before a commit resolves. */
+export interface HealthLimits {
+  /** A standby that has not acknowledged for this long (while behind) leaves the in-sync set. */
+  standbyTimeoutMs: number
+  /** A standby whose unacknowledged frames pass this many bytes gets none until it reads again, and leaves the in-sync set. */
+  maxQueueBytes: number
+  /** Commits resolve only once this many standbys hold the batch (default 0). */
+  minStandbys: number
+}
+
+export const DEFAULT_HEALTH: HealthLimits = { standbyTimeoutMs: 400, maxQueueBytes: 16 * 1024 * 1024, minStandbys: 0 }
 
 interface Waiter {
   seq: number
@@ -20,7 +47,7 @@ interface Waiter {
   peer?: PeerId
   /** Wait until the batch is in the standbys' checkpoints (those that keep them), not only applied. */
   persisted?: boolean
-  resolve: () => void
+  resolve: (standbys: number) => void
   reject: (err: Error) => void
   timer: unknown
 }
@@ -35,7 +62,10 @@ export const DEFAULT_LOG: LogLimits = { maxFrames: 1024, maxBytes: 32 * 1024 * 1
 /**
  * The active's side of replication: numbers batches, keeps a bounded log of
  * recent delta frames for catch-up, tracks each standby's acknowledgement and
- * resolves sync commits once every connected standby has applied them.
+ * health, and resolves sync commits once every standby it waits for has
+ * applied them: the healthy ones, and members of the stored in-sync set until
+ * a lease row without them is stored. With none to wait for, a commit
+ * resolves at once (degraded).
  */
 export class Primary {
   seq: number
@@ -56,6 +86,9 @@ export class Primary {
   private logHead = 0
   private logBytes = 0
   private waiters: Waiter[] = []
+  /** Bytes of the delta frames (startSeq, startSeq + i], at index i − cumFrom: a standby's queue is one subtraction. */
+  private cum: number[] = [0]
+  private cumFrom: number
 
   constructor(
     readonly epoch: number,
@@ -64,13 +97,46 @@ export class Primary {
     private readonly limits: LogLimits = DEFAULT_LOG,
     /** The incarnation a peer announced (in-sync sets name runs of nodes, not connections). */
     private readonly nodeOf: (peer: PeerId) => string | undefined = (peer) => peer,
+    private readonly health: HealthLimits = DEFAULT_HEALTH,
+    /** Called when the set of standbys commits wait for may have changed. */
+    private readonly changed: () => void = () => undefined,
   ) {
     this.seq = startSeq
+    this.cumFrom = startSeq
   }
 
   /** Number of standbys currently replicating from this active. */
   get standbys(): number {
     return this.replicas.size
+  }
+
+  /** Standbys commits wait for because they are healthy (not lagging). */
+  get healthy(): number {
+    let n = 0
+    for (const r of this.replicas.values()) if (!r.lagging) n++
+    return n
+  }
+
+  /** Bytes sent to `peer` (or to the standby that has the most) that it has not acknowledged. */
+  queued(peer?: PeerId): number {
+    if (peer !== undefined) {
+      const r = this.replicas.get(peer)
+      return r ? this.queueOf(r) : 0
+    }
+    let max = 0
+    for (const r of this.replicas.values()) max = Math.max(max, this.queueOf(r))
+    return max
+  }
+
+  private queueOf(r: Replica): number {
+    if (r.paused) return 0
+    const from = Math.max(r.acked, r.base)
+    const snap = r.snapshot && r.acked < r.snapshot.seq ? r.snapshot.bytes : 0
+    return this.cumAt(this.seq) - this.cumAt(from) + snap
+  }
+
+  private cumAt(seq: number): number {
+    return this.cum[Math.max(0, seq - this.cumFrom)] ?? 0
   }
 
   /** The lowest seq every standby has acknowledged (-1 when there is none or one has not acked yet). */
@@ -96,7 +162,7 @@ export class Primary {
     for (const [peer, r] of this.replicas) {
       const node = this.nodeOf(peer)
       if (node === undefined || out.includes(node)) continue
-      if ((r.acked >= 0 && r.acked >= r.joined) || this.committed.has(node)) {
+      if (!r.lagging && ((r.acked >= 0 && r.acked >= r.joined) || this.committed.has(node))) {
         out.push(node)
         this.handedOut.set(node, n)
       }
@@ -121,13 +187,32 @@ export class Primary {
       if (node !== undefined) connected.add(node)
     }
     for (const node of this.committed) if (!connected.has(node) && !this.ghosts.has(node)) this.ghosts.set(node, -1)
+    this.changed()
     this.settle()
   }
 
-  /** Takes the next seq for a delta frame and remembers the frame for catch-up. */
-  record(frameFor: (seq: number) => Uint8Array): { seq: number; frame: Uint8Array } {
+  /**
+   * Takes the next seq for a delta frame and remembers the frame for catch-up.
+   * `to` lists the standbys to send it to when some must be skipped (a full
+   * queue); undefined means every peer.
+   */
+  record(frameFor: (seq: number) => Uint8Array): { seq: number; frame: Uint8Array; to: PeerId[] | undefined } {
     const seq = ++this.seq
     const frame = frameFor(seq)
+    this.cum.push(this.cumAt(seq - 1) + frame.length)
+    let to: PeerId[] | undefined
+    let paused = false
+    const now = this.clock.now()
+    for (const [peer, r] of this.replicas) {
+      if (!r.paused && this.queueOf(r) > this.health.maxQueueBytes) this.pause(r)
+      if (r.paused) paused = true
+      else if (r.behindSince === undefined) r.behindSince = now
+    }
+    if (paused) {
+      to = []
+      for (const [peer, r] of this.replicas) if (!r.paused) to.push(peer)
+    }
+    this.pruneCum()
     this.log.push({ seq, frame })
     this.logBytes += frame.length
     while (this.log.length - this.logHead > this.limits.maxFrames || (this.logBytes > this.limits.maxBytes && this.log.length - this.logHead > 1)) {
@@ -138,7 +223,64 @@ export class Primary {
       this.log.splice(0, this.logHead)
       this.logHead = 0
     }
-    return { seq, frame }
+    return { seq, frame, to }
+  }
+
+  /** A full queue: no more frames to this standby until it reads again; it leaves the set commits wait for. */
+  private pause(r: Replica): void {
+    r.paused = true
+    this.lag(r)
+  }
+
+  private lag(r: Replica): void {
+    if (!r.lagging) {
+      r.lagging = true
+      r.rejoinAt = this.seq
+      this.changed()
+    }
+    this.settle()
+  }
+
+  /** Forgets byte counts no unpaused standby still needs. */
+  private pruneCum(): void {
+    let min = this.seq
+    for (const r of this.replicas.values()) if (!r.paused) min = Math.min(min, Math.max(r.acked, r.base))
+    const drop = min - this.cumFrom
+    if (drop > 1024 && drop * 2 > this.cum.length) {
+      this.cum.splice(0, drop)
+      this.cumFrom = min
+    }
+  }
+
+  /**
+   * Catch-up was sent to `peer`: the frames after `from` (or, with `snapshot`,
+   * a snapshot of that size at the current seq). Its queue counts from there,
+   * and a paused standby gets frames again.
+   */
+  served(peer: PeerId, from: number, snapshot?: number): void {
+    const r = this.replicas.get(peer)
+    if (!r) return
+    r.paused = false
+    r.base = snapshot === undefined ? from : this.seq
+    r.snapshot = snapshot === undefined ? undefined : { seq: this.seq, bytes: snapshot }
+    if (r.acked < this.seq) r.behindSince ??= this.clock.now()
+  }
+
+  /**
+   * Moves standbys that have been behind for `standbyTimeoutMs` without
+   * acknowledging anything out of the set commits wait for. Returns when to
+   * check next (undefined: nobody is behind).
+   */
+  checkHealth(): number | undefined {
+    const now = this.clock.now()
+    let next: number | undefined
+    for (const r of this.replicas.values()) {
+      if (r.behindSince === undefined || r.lagging) continue
+      const due = r.behindSince + this.health.standbyTimeoutMs
+      if (now >= due) this.lag(r)
+      else next = Math.min(next ?? Infinity, due)
+    }
+    return next
   }
 
   /**
@@ -157,7 +299,9 @@ export class Primary {
 
   /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
   addReplica(peer: PeerId): void {
-    this.replicas.set(peer, { acked: -1, seen: -2, joined: this.seq })
+    const behindSince = this.clock.now()
+    this.replicas.set(peer, { acked: -1, seen: -2, joined: this.seq, lagging: false, rejoinAt: this.seq, behindSince, paused: false, base: this.seq, snapshot: undefined })
+    this.changed()
     const node = this.nodeOf(peer)
     if (node !== undefined) this.ghosts.delete(node)
   }
@@ -195,6 +339,7 @@ export class Primary {
     this.replicas.delete(peer)
     const node = this.nodeOf(peer)
     if (node !== undefined && (this.committed.has(node) || this.handedOutLately(node))) this.ghosts.set(node, r.acked)
+    this.changed()
     this.settle()
   }
 
@@ -207,30 +352,62 @@ export class Primary {
     this.settle()
   }
 
-  /** The seq every standby holds durably where it keeps checkpoints, and has applied where it does not. */
-  private get persistedByAll(): number {
-    if (!this.replicas.size && !this.ghosts.size) return -1
-    let min = Infinity
-    for (const r of this.replicas.values()) min = Math.min(min, r.persisted === undefined ? r.acked : Math.min(r.persisted, r.acked))
+  /**
+   * Whether commits wait for `r`: a healthy standby, or a lagging one still
+   * named by a stored (or just handed out) in-sync set — it may take over, so
+   * it must hold every acknowledged write until a row without it is stored.
+   */
+  private waitsFor(peer: PeerId, r: Replica): boolean {
+    if (!r.lagging) return true
+    const node = this.nodeOf(peer)
+    return node !== undefined && (this.committed.has(node) || this.handedOutLately(node))
+  }
+
+  /** The seq every standby commits wait for has applied (or, `persisted`, holds durably where it keeps checkpoints); this.seq when there is none. */
+  private safe(persisted: boolean): number {
+    let min = this.seq
+    for (const [peer, r] of this.replicas) {
+      if (!this.waitsFor(peer, r)) continue
+      min = Math.min(min, persisted && r.persisted !== undefined ? Math.min(r.persisted, r.acked) : r.acked)
+    }
     for (const acked of this.ghosts.values()) min = Math.min(min, acked)
     return min
   }
 
+  /** How many standbys hold `seq` (applied, or `persisted` durably where they keep checkpoints). */
+  holders(seq: number, persisted = false): number {
+    let n = 0
+    for (const r of this.replicas.values()) if ((persisted && r.persisted !== undefined ? Math.min(r.persisted, r.acked) : r.acked) >= seq) n++
+    return n
+  }
+
   /** Records an acknowledgement; acks of another epoch are ignored. */
-  ack(peer: PeerId, epoch: number, seq: number): void {
+  /** Returns true when the standby was paused and reads again: serve it what it lacks. */
+  ack(peer: PeerId, epoch: number, seq: number): boolean {
     const r = this.replicas.get(peer)
-    if (!r || epoch !== this.epoch || seq <= r.acked) return
+    if (!r || epoch !== this.epoch || seq <= r.acked) return false
     r.acked = Math.min(seq, this.seq)
+    r.behindSince = r.acked < this.seq ? this.clock.now() : undefined
+    if (r.lagging && !r.paused && r.acked >= r.rejoinAt) {
+      // Caught up: waited for again from now on, and in the in-sync set once it holds what is produced from here.
+      r.lagging = false
+      r.joined = this.seq
+      this.changed()
+    }
     this.settle()
+    return r.paused
   }
 
   /**
-   * Resolves once every connected standby (at least one) has applied `seq`.
-   * With no standby connected it waits for one to join and catch up. Rejects
-   * with {@link CommitTimeoutError} after `timeoutMs`, if given.
+   * Resolves, with how many standbys hold it, once every standby commits wait
+   * for has applied `seq` (`persisted`: holds it durably where it keeps
+   * checkpoints) and at least `minStandbys` hold it — at once when there is
+   * nobody to wait for and `minStandbys` is 0. With `peer`, waits for that
+   * standby alone. Rejects with {@link CommitTimeoutError} after `timeoutMs`, if given.
    */
-  waitFor(seq: number, timeoutMs: number | undefined, peer?: PeerId, persisted = false): Promise<void> {
-    if (seq <= 0 || (peer === undefined ? (persisted ? this.persistedByAll : this.ackedByAll) : (this.ackedBy(peer) ?? -1)) >= seq) return Promise.resolve()
+  waitFor(seq: number, timeoutMs: number | undefined, peer?: PeerId, persisted = false): Promise<number> {
+    const done = this.reached({ seq, peer, persisted })
+    if (done !== undefined) return Promise.resolve(done)
     return new Promise((resolve, reject) => {
       const w: Waiter = { seq, resolve, reject, timer: undefined }
       if (peer !== undefined) w.peer = peer
@@ -258,7 +435,8 @@ export class Primary {
   stalled(): [PeerId, number][] {
     const out: [PeerId, number][] = []
     for (const [peer, r] of this.replicas) {
-      if (r.acked < this.seq && r.acked === r.seen) out.push([peer, r.acked])
+      // A paused standby is served again once it reads (its acknowledgement moves, or it asks).
+      if (r.acked < this.seq && r.acked === r.seen && !r.paused) out.push([peer, r.acked])
       r.seen = r.acked
     }
     return out
@@ -274,16 +452,22 @@ export class Primary {
     }
   }
 
+  /** The number of standbys holding `w.seq` once the wait is over, else undefined. */
+  private reached(w: { seq: number; peer?: PeerId; persisted?: boolean }): number | undefined {
+    if (w.peer !== undefined) return (this.ackedBy(w.peer) ?? -1) >= w.seq ? 1 : undefined
+    const holders = this.holders(w.seq, w.persisted)
+    if (w.seq <= 0) return holders
+    return this.safe(w.persisted === true) >= w.seq && holders >= this.health.minStandbys ? holders : undefined
+  }
+
   private settle(): void {
     if (!this.waiters.length) return
-    const all = this.ackedByAll
-    const durable = this.persistedByAll
     const keep: Waiter[] = []
     for (const w of this.waiters) {
-      const acked = w.peer === undefined ? (w.persisted ? durable : all) : (this.ackedBy(w.peer) ?? -1)
-      if (acked >= 0 && w.seq <= acked) {
+      const n = this.reached(w)
+      if (n !== undefined) {
         this.clock.clearTimeout(w.timer)
-        w.resolve()
+        w.resolve(n)
       } else keep.push(w)
     }
     this.waiters = keep

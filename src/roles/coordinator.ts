@@ -11,7 +11,7 @@ import { ClosedError, NotActiveError, StaleEpochError } from '../errors.js'
 import type { Graph } from '../graph/graph.js'
 import { ActiveSession } from '../replication/active.js'
 import type { DurableLog, Link } from '../replication/link.js'
-import type { LogLimits } from '../replication/primary.js'
+import type { HealthLimits, LogLimits } from '../replication/primary.js'
 import { StandbySession } from '../replication/standby.js'
 import type { PeerId, Transport, TransportHandler } from '../transport.js'
 import type { HandoverResult, Role, Stats, UnderstudyEvents } from '../types.js'
@@ -31,6 +31,7 @@ export interface CoordinatorConfig {
   durable: DurableLog | undefined
   limits: CodecLimits
   log: LogLimits
+  health: HealthLimits
   retryMs: number
   heartbeat: HeartbeatOptions
   lease?: LeaseStore
@@ -147,7 +148,8 @@ export class Coordinator implements Link, HandoverHost {
     this.standby = undefined
     this.highestEpoch = Math.max(this.highestEpoch, epoch)
     const { clock, log, retryMs } = this.c
-    this.active = new ActiveSession(this.c.graph, this, this.c.durable, { epoch, seq, clock, log, retryMs, nodeOf: (peer) => this.members.get(peer)?.incarnation })
+    const degraded = (degraded: boolean, standbys: number) => this.emit('degraded', { degraded, standbys })
+    this.active = new ActiveSession(this.c.graph, this, this.c.durable, { epoch, seq, clock, log, retryMs, health: this.c.health, degraded, nodeOf: (peer) => this.members.get(peer)?.incarnation })
     for (const [peer, m] of this.members) if (m.role === 'standby') this.active.primary.addReplica(peer)
     // Elected: the row it took names the standbys that still hold every acknowledged write.
     if (this.elector) this.active.primary.commitIsr(this.leaseIsr)
@@ -248,7 +250,8 @@ export class Coordinator implements Link, HandoverHost {
     const { epoch, seq } = this.position
     const acked = a?.primary.ackedByAll ?? -1
     const roots = [...this.c.graph.roots.keys()]
-    return { role: this.role, epoch, seq, objects: this.c.graph.byId.size, roots, standbys: a?.primary.standbys ?? 0, acked, snapshots: this.snapshots, unackedSeq: a ? a.seq - Math.max(0, acked) : 0 }
+    const health = { degraded: a?.degraded ?? false, inSync: a?.primary.healthy ?? 0, queuedBytes: a?.queuedBytes ?? 0 }
+    return { role: this.role, epoch, seq, objects: this.c.graph.byId.size, roots, standbys: a?.primary.standbys ?? 0, acked, snapshots: this.snapshots, unackedSeq: a ? a.seq - Math.max(0, acked) : 0, ...health }
   }
 
   /** Closes the active's current batch soon (a write happened). */

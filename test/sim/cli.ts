@@ -36,7 +36,7 @@ if (options.nodes !== undefined && (options.nodes < 1 || options.nodes > 5)) {
 async function worker(from: number, count: number): Promise<void> {
   for (let s = from; s < from + count; s++) {
     const r = await runSeed(s, options)
-    process.send?.({ seed: s, failed: r.violations.length > 0, report: r.violations.length ? report(r) : undefined, acked: r.acked, steps: r.steps } satisfies Message)
+    process.send?.({ seed: s, failed: r.violations.length > 0, report: r.violations.length ? report(r) : undefined, acked: r.acked, steps: r.steps, activeAfterMs: r.activeAfterMs } satisfies Message)
   }
 }
 
@@ -46,6 +46,7 @@ interface Message {
   report: string | undefined
   acked: number
   steps: number
+  activeAfterMs: number | undefined
 }
 
 async function main(): Promise<void> {
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
   let done = 0
   let acked = 0
   const failed: Message[] = []
+  const activeAfter: number[] = []
   const per = Math.ceil(seeds / workers)
   const self = fileURLToPath(import.meta.url)
   await Promise.all(
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
       child.on('message', (m: Message) => {
         done++
         acked += m.acked
+        if (m.activeAfterMs !== undefined) activeAfter.push(m.activeAfterMs)
         if (m.failed) {
           failed.push(m)
           console.log(m.report)
@@ -85,6 +88,11 @@ async function main(): Promise<void> {
   )
   const secs = (Date.now() - started) / 1000
   console.log(`sim: ${done} seeds (${from}–${from + seeds - 1}), ${acked} acknowledged writes checked, ${failed.length} with violations, ${secs.toFixed(1)} s`)
+  if (activeAfter.length) {
+    activeAfter.sort((a, b) => a - b)
+    const q = (p: number) => activeAfter[Math.min(activeAfter.length - 1, Math.floor(p * activeAfter.length))]
+    console.log(`liveness: an active ${q(0.5)} ms (p50), ${q(0.99)} ms (p99), ${activeAfter.at(-1)} ms (max) after the faults stopped; every commit issued once the group settled resolved (checked per seed)`)
+  }
   if (failed.length) console.log(`failed seeds: ${failed.map((f) => f.seed).join(' ')}`)
   process.exit(failed.length ? 1 : 0)
 }

@@ -26,6 +26,10 @@ export const T = 400
 export const FAULT_MS = 4000
 /** S3's bound: after faults stop, replicas must have converged within this (virtual ms). */
 export const CONVERGE_MS = 8000
+/** Liveness bound L1: an active exists this soon after the faults stop (a lease expiry T, a restored node's wait T, a shrunk in-sync set's 3·T fallback, and a beat: well under). */
+export const ACTIVE_WITHIN_MS = 3000
+/** Liveness bound L2: a commit issued on the settled group resolves this soon. */
+export const COMMIT_WITHIN_MS = 1000
 
 export interface RunOptions {
   /** Nodes in the cluster (default: 2 or 3, by seed). */
@@ -47,6 +51,8 @@ export interface RunResult {
   timeline: string[]
   acked: number
   steps: number
+  /** How long after the faults stopped the first active existed (L1). */
+  activeAfterMs?: number
 }
 
 interface App {
@@ -118,7 +124,18 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
   const activeIn = new Map<number, string>()
   let highestActivated = 0
   const writersIn = new Map<number, string>()
-  const acked: { item: string; epoch: number; by: string; mode: CommitMode }[] = []
+  /** Acknowledged writes; `standbys` 0 marks a degraded acknowledgement (no standby held it when the commit resolved). */
+  const acked: { item: string; epoch: number; seq: number; by: string; mode: CommitMode; standbys: number }[] = []
+  /** Per incarnation and epoch, the highest seq acknowledged with a standby holding it: it covers every earlier degraded one. */
+  const coveredUpTo = new Map<string, number>()
+  /**
+   * What must survive: every write acknowledged with a standby holding it, and
+   * a degraded one once a later acknowledgement of the same active (same
+   * epoch) had a standby holding it (a standby applies in order). A degraded
+   * acknowledgement alone promises only what the failure model says: it lives
+   * on this node (and its own checkpoints).
+   */
+  const mustSurvive = () => acked.filter((a) => a.standbys > 0 || (coveredUpTo.get(`${a.by}/${a.epoch}`) ?? -1) >= a.seq)
 
   const nodes: SimNode[] = Array.from({ length: nodeCount }, (_, i) => ({
     name: `n${i + 1}`,
@@ -221,11 +238,12 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
       }
       ha.commit().then(
         (at) => {
-          acked.push({ item, epoch: at.epoch, by: inc.label, mode })
+          acked.push({ item, epoch: at.epoch, seq: at.seq, by: inc.label, mode, standbys: at.standbys })
+          if (at.standbys > 0) coveredUpTo.set(`${inc.label}/${at.epoch}`, Math.max(at.seq, coveredUpTo.get(`${inc.label}/${at.epoch}`) ?? -1))
           const w = writersIn.get(at.epoch)
           if (w !== undefined && w !== inc.label) violate(`S2: ${inc.label} and ${w} both acknowledged writes in epoch ${at.epoch}`)
           writersIn.set(at.epoch, inc.label)
-          if (options.verbose) log(inc.label, `acked ${item} at ${at.epoch}/${at.seq}`)
+          if (options.verbose) log(inc.label, `acked ${item} at ${at.epoch}/${at.seq}${at.standbys ? '' : ' (degraded)'}`)
         },
         () => undefined,
       )
@@ -345,18 +363,50 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
   log('sim', 'faults stop')
   const calmAt = world.now()
   let converged = false
+  let activeAfterMs: number | undefined
   while (world.now() < calmAt + CONVERGE_MS && !violations.length) {
-    await runUntil(world.now() + 100)
+    await runUntil(world.now() + 25)
+    if (activeAfterMs === undefined && nodes.some((n) => n.inc?.ha?.role === 'active')) activeAfterMs = world.now() - calmAt
     if (converged = convergedNow(nodes)) break
   }
   if (!converged) violate(`S3: replicas did not converge within ${CONVERGE_MS} ms of the faults stopping: ${describe(nodes)}`)
+  // L1: once faults stop, an active exists within the bound.
+  if (activeAfterMs === undefined || activeAfterMs > ACTIVE_WITHIN_MS) violate(`L1: no active within ${ACTIVE_WITHIN_MS} ms of the faults stopping (${activeAfterMs === undefined ? 'none at all' : `the first after ${activeAfterMs} ms`})`)
+  // L2: every commit issued once the group has settled resolves, within the bound.
+  if (converged) {
+    const a = nodes.find((n) => n.inc?.ha?.role === 'active')?.inc
+    if (a?.ha && a.root) {
+      const pending = new Set<number>()
+      const ha = a.ha
+      const root = a.root
+      for (let i = 0; i < 5; i++) {
+        const item = `L2:${i}`
+        a.clock.run(() => {
+          root.items.push(item)
+          pending.add(i)
+          ha.commit().then(
+            (at) => {
+              pending.delete(i)
+              acked.push({ item, epoch: at.epoch, seq: at.seq, by: a.label, mode, standbys: at.standbys })
+              if (at.standbys > 0) coveredUpTo.set(`${a.label}/${at.epoch}`, Math.max(at.seq, coveredUpTo.get(`${a.label}/${at.epoch}`) ?? -1))
+            },
+            (e: Error) => violate(`L2: a commit on the settled active ${a.label} failed: ${e.message}`),
+          )
+        })
+        await runUntil(world.now() + 20)
+      }
+      const issuedAt = world.now()
+      while (pending.size && world.now() < issuedAt + COMMIT_WITHIN_MS) await runUntil(world.now() + 25)
+      if (pending.size) violate(`L2: ${pending.size} of 5 commits issued on the settled active ${a.label} did not resolve within ${COMMIT_WITHIN_MS} ms`)
+    }
+  }
   for (const v of table.violations) violate(`S2: ${v}`)
   for (const n of nodes) for (const e of n.inc?.clock.thrown ?? []) violate(`${n.inc?.label} threw: ${e.stack ?? e.message}`)
 
   const finalActive = nodes.find((n) => n.inc?.ha?.role === 'active')?.inc
   if (finalActive?.root) {
     const have = new Set(finalActive.root.items)
-    const lost = acked.filter((a) => !have.has(a.item))
+    const lost = mustSurvive().filter((a) => !have.has(a.item))
     if (lost.length) violate(`S1: ${lost.length} acknowledged writes are missing on the final active ${finalActive.label}: ${lost.slice(0, 5).map((l) => `${l.item} (epoch ${l.epoch} by ${l.by})`).join(', ')}`)
   }
 
@@ -376,12 +426,12 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<R
     const again = nodes.find((n) => n.inc?.ha?.role === 'active')?.inc
     if (again?.root) {
       const have = new Set(again.root.items)
-      const lost = acked.filter((a) => !have.has(a.item))
+      const lost = mustSurvive().filter((a) => !have.has(a.item))
       if (lost.length) violate(`S1: after every node crashed at once, ${lost.length} persisted-acknowledged writes are missing on ${again.label}: ${lost.slice(0, 5).map((l) => l.item).join(', ')}`)
     }
   }
   for (const n of nodes) n.inc?.clock.kill()
-  return { seed, config, violations, timeline, acked: acked.length, steps: world.steps }
+  return { seed, config, violations, timeline, acked: acked.length, steps: world.steps, activeAfterMs }
 }
 
 /** `text`'s UTF-8 bytes read as Latin-1. */
