@@ -71,6 +71,7 @@ export class Coordinator implements Link, HandoverHost {
   constructor(private readonly c: CoordinatorConfig) {
     this.emit = c.emit
     this.startedAt = c.clock.now()
+    c.graph.demote('this node is a standby')
     this.standby = this.newStandby()
     const events: ElectorEvents = {
       elected: (epoch) => {
@@ -132,7 +133,7 @@ export class Coordinator implements Link, HandoverHost {
   }
 
   error(error: Error, from?: PeerId): void {
-    this.emit('error', { error, from })
+    this.emit('error', from === undefined ? { error } : { error, from })
   }
 
   // ---- roles ---------------------------------------------------------------
