@@ -77,19 +77,19 @@ describe('replication — gaps, resync, late joiners, ordering', () => {
 })
 
 describe('commit modes', () => {
-  it("'async' resolves once sent, even with no standby; 'sync' waits for a standby to join and catch up", async () => {
+  it("'async' resolves once sent, even with no standby; with minStandbys: 1, 'sync' waits for a standby to join and catch up", async () => {
     const clock = new VirtualClock()
     const net = new MemoryNetwork()
-    const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', clock })
+    const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', clock, minStandbys: 1 })
     const root = active.register('r', { n: 1 })
-    await expect(active.commit({ mode: 'async' })).resolves.toEqual({ epoch: 1, seq: 1 })
+    await expect(active.commit({ mode: 'async' })).resolves.toEqual({ epoch: 1, seq: 1, standbys: 0 })
     root.n = 2
     let synced = false
     const pending = active.commit().then((r) => ((synced = true), r))
     await settle()
     expect(synced).toBe(false)
     const standby = await Understudy.start({ group: 'g', transport: net.join('b'), clock })
-    await expect(pending).resolves.toEqual({ epoch: 1, seq: 2 })
+    await expect(pending).resolves.toEqual({ epoch: 1, seq: 2, standbys: 1 })
     expect(standby.root('r')).toEqual({ n: 2 })
     await Promise.all([active.close(), standby.close()])
   })
@@ -120,7 +120,7 @@ describe('commit modes', () => {
   it('commitTimeoutMs rejects with CommitTimeoutError; the change is kept and replicates later', async () => {
     const clock = new VirtualClock()
     const net = new MemoryNetwork()
-    const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', clock, commitTimeoutMs: 500 })
+    const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', clock, commitTimeoutMs: 500, minStandbys: 1 })
     const root = active.register('r', { n: 1 })
     const p = active.commit()
     clock.advance(499)
@@ -138,7 +138,9 @@ describe('commit modes', () => {
   it('commit on a standby throws NotActiveError; closing rejects pending sync commits', async () => {
     const c = await startPair({ delivery: 'manual' })
     await expect(c.standby.commit()).rejects.toBeInstanceOf(NotActiveError)
-    c.active.register('r', { n: 1 })
+    const root = c.active.register('r', { n: 1 })
+    await pump(c.net) // the active knows its standby: a sync commit waits for it
+    root.n = 2
     const p = c.active.commit()
     await c.active.close()
     await expect(p).rejects.toBeInstanceOf(NotActiveError)

@@ -49,7 +49,6 @@ export interface ActiveOptions {
 
 export class ActiveSession {
   readonly primary: Primary
-  private lastSend: void | Promise<void> = undefined
   private retransmitTimer: unknown = undefined
   private healthTimer: unknown = undefined
   private disposed = false
@@ -93,7 +92,7 @@ export class ActiveSession {
     if (!body) return
     const p = this.primary
     const { seq, frame, to } = p.record((seq) => writeDelta(p.epoch, seq, body))
-    if (to === undefined) this.lastSend = this.link.send(frame)
+    if (to === undefined) this.link.send(frame)
     else for (const peer of to) this.link.send(frame, peer)
     this.armRetransmit()
     this.armHealth()

@@ -1,63 +1,14 @@
 import type { Clock } from '../clock.js'
 import { CommitTimeoutError, NotActiveError } from '../errors.js'
 import type { PeerId } from '../transport.js'
+import { InSyncSet } from './isr.js'
+import { DEFAULT_LOG, FrameLog, type LogLimits } from './log.js'
 
-/** A standby as the active sees it. */
-interface Replica {
-  /** Highest seq it acknowledged in the current epoch; -1 before its first ack. */
-  acked: number
-  /** `acked` at the previous retransmission check. */
-  seen: number
-  /** The seq produced when it was added: once it acknowledges this, it holds every write acknowledged so far (later ones wait for it). */
-  joined: number
-  /** Highest seq its checkpoints hold; undefined for a standby that keeps none. */
-  persisted?: number
-  /**
-   * Out of the set commits wait for: it did not acknowledge within
-   * `standbyTimeoutMs`, or its queue passed `maxQueueBytes`. It still gets
-   * frames (or is resynced) and rejoins once it acknowledges `rejoinAt`.
-   */
-  lagging: boolean
-  rejoinAt: number
-  /** Since when it has been behind without acknowledging anything new (undefined while caught up). */
-  behindSince: number | undefined
-  /** No frames go to it (its queue passed `maxQueueBytes`) until its acknowledgement moves again. */
-  paused: boolean
-  /** Frames after this seq were sent to it (its queue is what it has not acknowledged of them). */
-  base: number
-  /** A snapshot sent to it and not yet acknowledged: its seq and size. */
-  snapshot: { seq: number; bytes: number } | undefined
-}
+export { DEFAULT_LOG, type LogLimits } from './log.js'
 
-/** When a standby leaves the set commits wait for, and how many must hold a batch before a commit resolves. */
-export interface HealthLimits {
-  /** A standby that has not acknowledged for this long (while behind) leaves the in-sync set. */
-  standbyTimeoutMs: number
-  /** A standby whose unacknowledged frames pass this many bytes gets none until it reads again, and leaves the in-sync set. */
-  maxQueueBytes: number
-  /** Commits resolve only once this many standbys hold the batch (default 0). */
-  minStandbys: number
-}
+import { DEFAULT_HEALTH, type HealthLimits, type Replica, type Waiter } from './replica.js'
 
-export const DEFAULT_HEALTH: HealthLimits = { standbyTimeoutMs: 400, maxQueueBytes: 16 * 1024 * 1024, minStandbys: 0 }
-
-interface Waiter {
-  seq: number
-  /** Wait for this standby only (a handover target); all standbys when undefined. */
-  peer?: PeerId
-  /** Wait until the batch is in the standbys' checkpoints (those that keep them), not only applied. */
-  persisted?: boolean
-  resolve: (standbys: number) => void
-  reject: (err: Error) => void
-  timer: unknown
-}
-
-/** How much history the active keeps to catch a standby up without a snapshot. */
-export interface LogLimits {
-  maxFrames: number
-  maxBytes: number
-}
-export const DEFAULT_LOG: LogLimits = { maxFrames: 1024, maxBytes: 32 * 1024 * 1024 }
+export { DEFAULT_HEALTH, type HealthLimits } from './replica.js'
 
 /**
  * The active's side of replication: numbers batches, keeps a bounded log of
@@ -70,31 +21,17 @@ export const DEFAULT_LOG: LogLimits = { maxFrames: 1024, maxBytes: 32 * 1024 * 1
 export class Primary {
   seq: number
   private readonly replicas = new Map<PeerId, Replica>()
-  /** The in-sync set stored in the lease row (incarnations): its members hold every acknowledged write. */
-  private committed = new Set<string>()
-  /**
-   * Members of the stored in-sync set (or of one just handed out to be stored)
-   * that are not connected: commits keep waiting for them, at the seq they
-   * last acknowledged, until a stored row leaves them out. So a standby can
-   * leave the set but never miss a write the set is trusted to hold.
-   */
-  private readonly ghosts = new Map<string, number>()
-  /** For each incarnation, the last {@link Primary.inSync} call (by number) whose answer named it. */
-  private readonly handedOut = new Map<string, number>()
-  private handOuts = 0
-  private readonly log: { seq: number; frame: Uint8Array }[] = []
-  private logHead = 0
-  private logBytes = 0
+  /** The in-sync set as stored in lease rows, and its members that are not connected. */
+  private readonly isr = new InSyncSet()
+  /** Recent delta frames for catch-up, and byte counts for the standbys' queues. */
+  private readonly log: FrameLog
   private waiters: Waiter[] = []
-  /** Bytes of the delta frames (startSeq, startSeq + i], at index i − cumFrom: a standby's queue is one subtraction. */
-  private cum: number[] = [0]
-  private cumFrom: number
 
   constructor(
     readonly epoch: number,
     startSeq: number,
     private readonly clock: Clock,
-    private readonly limits: LogLimits = DEFAULT_LOG,
+    limits: LogLimits = DEFAULT_LOG,
     /** The incarnation a peer announced (in-sync sets name runs of nodes, not connections). */
     private readonly nodeOf: (peer: PeerId) => string | undefined = (peer) => peer,
     private readonly health: HealthLimits = DEFAULT_HEALTH,
@@ -102,7 +39,7 @@ export class Primary {
     private readonly changed: () => void = () => undefined,
   ) {
     this.seq = startSeq
-    this.cumFrom = startSeq
+    this.log = new FrameLog(startSeq, limits)
   }
 
   /** Number of standbys currently replicating from this active. */
@@ -132,19 +69,15 @@ export class Primary {
     if (r.paused) return 0
     const from = Math.max(r.acked, r.base)
     const snap = r.snapshot && r.acked < r.snapshot.seq ? r.snapshot.bytes : 0
-    return this.cumAt(this.seq) - this.cumAt(from) + snap
-  }
-
-  private cumAt(seq: number): number {
-    return this.cum[Math.max(0, seq - this.cumFrom)] ?? 0
+    return this.log.bytesAfter(from) + snap
   }
 
   /** The lowest seq every standby has acknowledged (-1 when there is none or one has not acked yet). */
   get ackedByAll(): number {
-    if (!this.replicas.size && !this.ghosts.size) return -1
+    if (!this.replicas.size && !this.isr.ghosts.size) return -1
     let min = Infinity
     for (const r of this.replicas.values()) if (r.acked < min) min = r.acked
-    for (const acked of this.ghosts.values()) if (acked < min) min = acked
+    for (const acked of this.isr.ghosts.values()) if (acked < min) min = acked
     return min
   }
 
@@ -157,17 +90,13 @@ export class Primary {
    * without it is stored, commits stop waiting for it.
    */
   inSync(): string[] {
-    const n = ++this.handOuts
     const out: string[] = []
     for (const [peer, r] of this.replicas) {
       const node = this.nodeOf(peer)
       if (node === undefined || out.includes(node)) continue
-      if (!r.lagging && ((r.acked >= 0 && r.acked >= r.joined) || this.committed.has(node))) {
-        out.push(node)
-        this.handedOut.set(node, n)
-      }
+      if (!r.lagging && ((r.acked >= 0 && r.acked >= r.joined) || this.isr.committed.has(node))) out.push(node)
     }
-    return out
+    return this.isr.handOut(out)
   }
 
   /**
@@ -178,15 +107,12 @@ export class Primary {
    * may store an answer one beat old.
    */
   commitIsr(nodes: readonly string[]): void {
-    this.committed = new Set(nodes)
-    for (const node of [...this.ghosts.keys()])
-      if (!this.committed.has(node) && !this.handedOutLately(node)) this.ghosts.delete(node)
     const connected = new Set<string>()
     for (const peer of this.replicas.keys()) {
       const node = this.nodeOf(peer)
       if (node !== undefined) connected.add(node)
     }
-    for (const node of this.committed) if (!connected.has(node) && !this.ghosts.has(node)) this.ghosts.set(node, -1)
+    this.isr.stored(nodes, connected)
     this.changed()
     this.settle()
   }
@@ -199,11 +125,11 @@ export class Primary {
   record(frameFor: (seq: number) => Uint8Array): { seq: number; frame: Uint8Array; to: PeerId[] | undefined } {
     const seq = ++this.seq
     const frame = frameFor(seq)
-    this.cum.push(this.cumAt(seq - 1) + frame.length)
+    this.log.push(seq, frame)
     let to: PeerId[] | undefined
     let paused = false
     const now = this.clock.now()
-    for (const [peer, r] of this.replicas) {
+    for (const r of this.replicas.values()) {
       if (!r.paused && this.queueOf(r) > this.health.maxQueueBytes) this.pause(r)
       if (r.paused) paused = true
       else if (r.behindSince === undefined) r.behindSince = now
@@ -212,17 +138,9 @@ export class Primary {
       to = []
       for (const [peer, r] of this.replicas) if (!r.paused) to.push(peer)
     }
-    this.pruneCum()
-    this.log.push({ seq, frame })
-    this.logBytes += frame.length
-    while (this.log.length - this.logHead > this.limits.maxFrames || (this.logBytes > this.limits.maxBytes && this.log.length - this.logHead > 1)) {
-      this.logBytes -= (this.log[this.logHead] as { frame: Uint8Array }).frame.length
-      this.log[this.logHead++] = undefined as never
-    }
-    if (this.logHead > 1024 && this.logHead * 2 > this.log.length) {
-      this.log.splice(0, this.logHead)
-      this.logHead = 0
-    }
+    let min = seq
+    for (const r of this.replicas.values()) if (!r.paused) min = Math.min(min, Math.max(r.acked, r.base))
+    this.log.forgetCountsTo(min)
     return { seq, frame, to }
   }
 
@@ -239,17 +157,6 @@ export class Primary {
       this.changed()
     }
     this.settle()
-  }
-
-  /** Forgets byte counts no unpaused standby still needs. */
-  private pruneCum(): void {
-    let min = this.seq
-    for (const r of this.replicas.values()) if (!r.paused) min = Math.min(min, Math.max(r.acked, r.base))
-    const drop = min - this.cumFrom
-    if (drop > 1024 && drop * 2 > this.cum.length) {
-      this.cum.splice(0, drop)
-      this.cumFrom = min
-    }
   }
 
   /**
@@ -289,13 +196,9 @@ export class Primary {
    */
   catchUp(epoch: number, seq: number): Uint8Array[] | undefined {
     if (epoch !== this.epoch || seq > this.seq || seq < 0) return undefined
-    if (seq === this.seq) return []
-    const first = this.log[this.logHead]
-    if (!first || first.seq > seq + 1) return undefined
-    const out: Uint8Array[] = []
-    for (let i = this.logHead + (seq + 1 - first.seq); i < this.log.length; i++) out.push((this.log[i] as { frame: Uint8Array }).frame)
-    return out
+    return this.log.after(seq)
   }
+
 
   /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
   addReplica(peer: PeerId): void {
@@ -303,7 +206,7 @@ export class Primary {
     this.replicas.set(peer, { acked: -1, seen: -2, joined: this.seq, lagging: false, rejoinAt: this.seq, behindSince, paused: false, base: this.seq, snapshot: undefined })
     this.changed()
     const node = this.nodeOf(peer)
-    if (node !== undefined) this.ghosts.delete(node)
+    if (node !== undefined) this.isr.ghosts.delete(node)
   }
 
   /** The standby that has acknowledged the most (ties: the first connected), if any. */
@@ -327,18 +230,13 @@ export class Primary {
     return this.replicas.has(peer)
   }
 
-  /** True when one of the last two answers of {@link Primary.inSync} named `node`: an election in another thread may still store it. */
-  private handedOutLately(node: string): boolean {
-    return (this.handedOut.get(node) ?? -Infinity) >= this.handOuts - 1
-  }
-
   /** Stops tracking a standby. A member of the in-sync set is still waited for (see {@link Primary.commitIsr}). */
   removeReplica(peer: PeerId): void {
     const r = this.replicas.get(peer)
     if (!r) return
     this.replicas.delete(peer)
     const node = this.nodeOf(peer)
-    if (node !== undefined && (this.committed.has(node) || this.handedOutLately(node))) this.ghosts.set(node, r.acked)
+    if (node !== undefined && this.isr.binds(node)) this.isr.ghosts.set(node, r.acked)
     this.changed()
     this.settle()
   }
@@ -360,7 +258,7 @@ export class Primary {
   private waitsFor(peer: PeerId, r: Replica): boolean {
     if (!r.lagging) return true
     const node = this.nodeOf(peer)
-    return node !== undefined && (this.committed.has(node) || this.handedOutLately(node))
+    return node !== undefined && this.isr.binds(node)
   }
 
   /** The seq every standby commits wait for has applied (or, `persisted`, holds durably where it keeps checkpoints); this.seq when there is none. */
@@ -370,7 +268,7 @@ export class Primary {
       if (!this.waitsFor(peer, r)) continue
       min = Math.min(min, persisted && r.persisted !== undefined ? Math.min(r.persisted, r.acked) : r.acked)
     }
-    for (const acked of this.ghosts.values()) min = Math.min(min, acked)
+    for (const acked of this.isr.ghosts.values()) min = Math.min(min, acked)
     return min
   }
 

@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   if (activeAfter.length) {
     activeAfter.sort((a, b) => a - b)
     const q = (p: number) => activeAfter[Math.min(activeAfter.length - 1, Math.floor(p * activeAfter.length))]
-    console.log(`liveness: an active ${q(0.5)} ms (p50), ${q(0.99)} ms (p99), ${activeAfter.at(-1)} ms (max) after the faults stopped; every commit issued once the group settled resolved (checked per seed)`)
+    console.log(`liveness: after the last failure (the settled active crashes), an active in ${q(0.5)} ms (p50), ${q(0.99)} ms (p99), ${activeAfter.at(-1)} ms (max); every commit issued once the group settled resolved (checked per seed)`)
   }
   if (failed.length) console.log(`failed seeds: ${failed.map((f) => f.seed).join(' ')}`)
   process.exit(failed.length ? 1 : 0)
