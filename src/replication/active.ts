@@ -150,9 +150,11 @@ export class ActiveSession {
     if (this.primary.ack(peer, epoch, seq)) this.serve(peer, epoch, this.primary.ackedBy(peer) ?? -1)
   }
 
-  /** Bytes sent to the standby that is furthest behind and not yet acknowledged. */
-  get queuedBytes(): number {
-    return this.primary.queued()
+  /** This session's figures for `stats()`. */
+  figures(): { standbys: number; acked: number; unackedSeq: number; degraded: boolean; inSync: number; queuedBytes: number } {
+    const p = this.primary
+    const acked = p.ackedByAll
+    return { standbys: p.standbys, acked, unackedSeq: p.seq - Math.max(0, acked), degraded: this.degraded ?? false, inSync: p.healthy, queuedBytes: p.queued() }
   }
 
   /** A standby's checkpoints hold everything up to (epoch, seq). */

@@ -1,12 +1,11 @@
 /**
- * Who is active, and which replication session runs. The coordinator keeps
- * the group's membership (HELLO frames), the epoch, the election glue and the
- * handover protocol, and routes every incoming frame: HELLOs to itself,
- * replication frames to the {@link ActiveSession} or {@link StandbySession} of
- * the current role. Every role change goes through the table in `machine.ts`.
+ * Who is active, and which replication session runs. The coordinator keeps the group's membership (HELLO frames),
+ * the epoch, the election glue and the handover protocol, and routes every incoming frame: HELLOs to itself,
+ * replication frames to the {@link ActiveSession} or {@link StandbySession} of the current role. Every role change
+ * goes through the table in `machine.ts`.
  */
 import type { Clock } from '../clock.js'
-import { readFrame, writeHello, type CodecLimits, type Frame } from '../codec/frames.js'
+import { readFrame, writeHello, writeResync, type CodecLimits, type Frame } from '../codec/frames.js'
 import { ClosedError, NotActiveError, StaleEpochError } from '../errors.js'
 import type { Graph } from '../graph/graph.js'
 import { ActiveSession } from '../replication/active.js'
@@ -19,7 +18,7 @@ import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type Elect
 import type { LeaseStore } from './lease.js'
 import { runHandover, type HandoverHost } from './handover.js'
 import { nextRole, type RoleEvent } from './machine.js'
-import { Members } from './members.js'
+import { Members, candidacyOf } from './members.js'
 
 export interface CoordinatorConfig {
   group: string
@@ -64,6 +63,8 @@ export class Coordinator implements Link, HandoverHost {
   /** The in-sync set of the last lease row this node stored. */
   private leaseIsr: string[] = []
   private readonly startedAt: number
+  /** When each stranger was last asked to introduce itself. */
+  private readonly asked = new Map<PeerId, number>()
   private flushScheduled = false
 
   readonly emit: CoordinatorConfig['emit']
@@ -211,20 +212,11 @@ export class Coordinator implements Link, HandoverHost {
     this.emit('role', { role, epoch: this.epoch })
   }
 
-  /**
-   * Only the most up-to-date standby takes an expired lease: one that knows of
-   * a standby further along (higher epoch, then higher seq; ties to the lower
-   * node id) that the row also admits lets it win. A node that just started
-   * waits first, to hear its peers: a beat, or T when it restored state from
-   * its disk, since that state may lag what one of them holds.
-   */
+  /** See {@link candidacyOf}. */
   private candidacy(): Candidacy {
     const s = this.standby
-    if (!s) return { ready: false, ahead: [] }
-    if (this.chosen) return { ready: true, ahead: [] }
-    const { intervalMs, timeoutMs } = this.c.heartbeat
-    const ready = this.c.clock.now() - this.startedAt >= (this.restored ? timeoutMs : intervalMs)
-    return { ready, ahead: this.members.ahead([s.synced ? s.epoch : 0, s.seq], this.c.nodeId), empty: !s.synced }
+    const waited = this.c.clock.now() - this.startedAt
+    return candidacyOf(this.members, this.c.nodeId, s && { epoch: s.synced ? s.epoch : 0, seq: s.seq }, this.chosen, waited >= (this.restored ? this.c.heartbeat.timeoutMs : this.c.heartbeat.intervalMs))
   }
 
   /** Hands over to `to`, or to the most up-to-date standby (see {@link runHandover}). */
@@ -247,12 +239,8 @@ export class Coordinator implements Link, HandoverHost {
 
   /** Figures about this node. */
   stats(): Stats {
-    const a = this.active
-    const { epoch, seq } = this.position
-    const acked = a?.primary.ackedByAll ?? -1
-    const roots = [...this.c.graph.roots.keys()]
-    const health = { degraded: a?.degraded ?? false, inSync: a?.primary.healthy ?? 0, queuedBytes: a?.queuedBytes ?? 0 }
-    return { role: this.role, epoch, seq, objects: this.c.graph.byId.size, roots, standbys: a?.primary.standbys ?? 0, acked, snapshots: this.snapshots, unackedSeq: a ? a.seq - Math.max(0, acked) : 0, ...health }
+    const active = this.active?.figures() ?? { standbys: 0, acked: -1, unackedSeq: 0, degraded: false, inSync: 0, queuedBytes: 0 }
+    return { role: this.role, ...this.position, objects: this.c.graph.byId.size, roots: [...this.c.graph.roots.keys()], snapshots: this.snapshots, ...active }
   }
 
   /** Closes the active's current batch soon (a write happened). */
@@ -317,7 +305,7 @@ export class Coordinator implements Link, HandoverHost {
       return
     }
     if (f.type === 'hello') return this.onHello(from, f)
-    if (!this.members.has(from)) return
+    if (!this.members.has(from)) return this.stranger(from)
     // A standby takes replication frames only from the active it follows; an older epoch is reported as fenced.
     if ((f.type === 'delta' || f.type === 'snapshot') && from !== this.activePeer) {
       if (f.epoch < this.highestEpoch) this.emit('error', { error: new StaleEpochError(f.epoch, this.highestEpoch, from), from })
@@ -388,8 +376,25 @@ export class Coordinator implements Link, HandoverHost {
       const current = this.activePeer !== undefined ? this.members.get(this.activePeer) : undefined
       if (current && from !== this.activePeer && current.role === 'active' && epoch <= current.epoch) return
       const fresh = from !== this.activePeer
+      // The active it already follows says hello again: it may have lost this node (it asks strangers who they are), so answer.
+      if (!fresh && known) this.send(this.hello(), from)
       this.activePeer = from
       s.follow(from, epoch, seq, fresh)
     }
+  }
+
+  /**
+   * A frame from a non-member (declared gone, or its HELLO was lost) is never trusted, but the peer is asked to
+   * introduce itself: this node's HELLO and, from a standby, a resync request that an active answers with its
+   * HELLO and what the standby lacks. At most once per `resyncRetryMs` per peer.
+   */
+  private stranger(from: PeerId): void {
+    const now = this.c.clock.now()
+    if (now - (this.asked.get(from) ?? -Infinity) < this.c.retryMs) return
+    if (this.asked.size >= 1024) this.asked.clear()
+    this.asked.set(from, now)
+    this.send(this.hello(), from)
+    const s = this.standby
+    if (s) this.send(writeResync(s.epoch, s.mirror.needFull || !s.synced ? -1 : s.seq), from)
   }
 }
