@@ -94,9 +94,10 @@ export class Graph extends GraphState implements GraphHost {
 
   /** Throws {@link NotActiveError} unless this graph is writable. `method` names a mutating method being called. */
   guardWrite(node: Node, key: string | symbol, method = false): void {
-    if (this.writable) return
+    if (this.writable && (this.writableUntil === Infinity || this.now() <= this.writableUntil)) return
     const what = method ? `call ${String(key)}() on ${this.pathOf(node)}` : `change ${this.pathOf(node, typeof key === 'string' ? [key] : [])}`
-    throw new NotActiveError(`cannot ${what}: ${this.readOnlyReason}. Only the active accepts writes.`)
+    const why = this.writable ? 'its lease was not confirmed within T − I, so another node may hold it by now; writes resume once a renewal is confirmed' : this.readOnlyReason
+    throw new NotActiveError(`cannot ${what}: ${why}. Only the active accepts writes.`)
   }
 
   unsupportedKey(node: Node, key: string | symbol, what: string, hint: string): UnsupportedValueError {

@@ -14,6 +14,13 @@ import type { Kind } from './wire.js'
 export const MIN_SWEEP = 1024
 
 export abstract class GraphState {
+  /**
+   * Writes are refused after this time (`now()`): the lease was last confirmed
+   * too long ago to be sure this node still holds it. Infinity without a lease.
+   */
+  writableUntil = Infinity
+  /** The node's clock, for {@link GraphState.writableUntil}. */
+  now: () => number = () => 0
   /** Only the active writes; every write through a proxy checks this. */
   writable = false
   /** Why writes are refused, for {@link NotActiveError} messages. */

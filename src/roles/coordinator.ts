@@ -73,6 +73,7 @@ export class Coordinator implements Link, HandoverHost {
     this.emit = c.emit
     this.startedAt = c.clock.now()
     c.graph.demote('this node is a standby')
+    c.graph.now = () => c.clock.now()
     this.standby = this.newStandby()
     const events: ElectorEvents = {
       elected: (epoch) => {
@@ -91,7 +92,8 @@ export class Coordinator implements Link, HandoverHost {
       },
       error: (error) => this.emit('error', { error }),
       isr: () => this.active?.primary.inSync() ?? [],
-      confirmed: (row) => {
+      confirmed: (row, validUntil) => {
+        c.graph.writableUntil = validUntil
         this.leaseIsr = row.isr ?? []
         this.active?.primary.commitIsr(this.leaseIsr)
       },

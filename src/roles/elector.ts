@@ -59,8 +59,14 @@ export interface ElectorEvents {
   candidacy?(): Candidacy
   /** The in-sync set the holder stores with each renewal (incarnations of standbys holding every acknowledged write). */
   isr?(): string[]
-  /** A row this node wrote was stored (a takeover or a renewal); called before `elected` on a takeover. */
-  confirmed?(row: LeaseRow): void
+  /**
+   * A row this node wrote was stored (a takeover or a renewal); called before
+   * `elected` on a takeover. `validUntil` (this thread's clock): the write
+   * that stored it was sent at `sent`, so the lease is surely still this
+   * node's until sent + T − I; past that, the node must not accept writes
+   * until a later renewal is confirmed.
+   */
+  confirmed?(row: LeaseRow, validUntil: number): void
   /** Called on every beat (every I), whatever the role. */
   beat?(): void
   /** The lease store failed (the beat counts as unconfirmed). */
@@ -196,7 +202,8 @@ export class Elector implements ElectorLike {
   private async beat(): Promise<void> {
     const { timeoutMs } = this.heartbeat
     if (this.leader) {
-      this.arm(this.clock.now())
+      const sent = this.clock.now()
+      this.arm(sent)
       const row = await this.store.updateHeartbeat(this.uuid, this.role, this.seen, timeoutMs, this.events.isr?.())
       if (!this.leader || !this.running || this.frozen) return
       if (!row) {
@@ -205,7 +212,7 @@ export class Elector implements ElectorLike {
       }
       this.seen = row
       this.clock.clearTimeout(this.watchdog)
-      this.events.confirmed?.(row)
+      this.events.confirmed?.(row, sent + timeoutMs - this.heartbeat.intervalMs)
       return
     }
     const cur = await this.store.read(this.role)
@@ -230,7 +237,7 @@ export class Elector implements ElectorLike {
     this.unwatch?.()
     this.unwatch = undefined
     this.leader = true
-    this.events.confirmed?.(row)
+    this.events.confirmed?.(row, sent + timeoutMs - this.heartbeat.intervalMs)
     this.events.elected(row.epoch)
   }
 }

@@ -55,6 +55,8 @@ class RemoteElector implements ElectorLike {
   private leader = false
   /** The worker of the current run: started by `start()`, ended by `stop()` or `resign()` (a later `start()` opens a new one). */
   private running: Running | undefined
+  /** When this thread last answered the worker's probe (its clock): a thread that did not for a while may be deposed. */
+  private probed = realClock.now()
 
   constructor(
     private readonly open: () => ElectionWorker,
@@ -89,10 +91,13 @@ class RemoteElector implements ElectorLike {
         this.events.demoted(reason)
       },
       error: (message) => this.events.error?.(new Error(message)),
+      // The renewal was sent at most one probe before this thread last answered (the worker renews only while answered), and
+      // arrived no earlier: writes stay open until T − I after the older of the two, never on a confirmation read late.
       confirmed: (row) => {
-        if (current()) this.events.confirmed?.(row)
+        if (current()) this.events.confirmed?.(row, Math.min(this.probed, realClock.now()) + this.heartbeat.timeoutMs - this.heartbeat.intervalMs)
       },
       probe: () => {
+        this.probed = realClock.now()
         this.events.beat?.()
         return { candidacy: this.events.candidacy?.() ?? { ready: true, ahead: [] }, isr: this.events.isr?.() ?? [] }
       },
