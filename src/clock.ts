@@ -57,6 +57,15 @@ export class VirtualClock implements Clock {
   }
 
   /**
+   * Moves time forward by `ms` without firing any timer, as a thread that was
+   * busy (or frozen) that long sees it: timers due meanwhile fire at the next
+   * {@link VirtualClock.advance}.
+   */
+  stall(ms: number): void {
+    this.time += ms
+  }
+
+  /**
    * Moves time forward by `ms`, firing every timer due on the way (including
    * timers those timers schedule), each with `now()` equal to its due time.
    */
