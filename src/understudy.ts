@@ -3,7 +3,7 @@
  * who is active, and which replication session runs) and durability
  * (`checkpoints/`), and owns the API. See docs/architecture.md.
  */
-import { realClock } from './clock.js'
+import { realClock, type Clock } from './clock.js'
 import { DEFAULT_LIMITS } from './codec/frames.js'
 import { ConfigError, NotActiveError } from './errors.js'
 import { Emitter } from './events.js'
@@ -41,9 +41,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   /** This node's id, as its peers see it. */
   readonly nodeId: string
   /**
-   * This run of the node: `<nodeId>@<random>`, fresh at every start. The
-   * lease is held by the incarnation, so a node restarted from its disk can
-   * never renew its previous life's lease at the same epoch.
+   * This run of the node: `<nodeId>@<random>`, fresh at every start. The lease is held by the incarnation, so a node
+   * restarted from its disk can never renew its previous life's lease at the same epoch.
    */
   readonly incarnation: string
   readonly group: string
@@ -55,10 +54,11 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   private readonly transport: Transport
   private readonly commitMode: CommitMode
   private readonly commitTimeoutMs: number | undefined
+  private readonly clock: Clock
 
   private constructor(o: UnderstudyOptions) {
     super()
-    const clock = o.clock ?? realClock
+    const clock = (this.clock = o.clock ?? realClock)
     this.group = o.group
     this.transport = o.transport
     this.nodeId = o.nodeId ?? o.transport.id
@@ -125,7 +125,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     const root = this.register(`understudy:checkpoint:${name}`, { sections: new Map<string, { data: Uint8Array; writtenAt: number }>() })
     // 'local': handed to the standbys, and durable in this node's own store.
     const commit = (mode: CommitMode | 'local') => (mode !== 'local' ? this.commit({ mode }) : this.commit({ mode: 'async' }).then(async (at) => (await this.durability?.sync(), at)))
-    return new SectionCheckpoint(name, attrs, root, this.node.clock, commit, () => this.node.active?.primary.standbys ?? 0)
+    return new SectionCheckpoint(name, attrs, root, this.clock, commit, () => this.node.active?.primary.standbys ?? 0)
   }
 
   /**
@@ -254,8 +254,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   /**
    * Checkpoints now and resolves when it is durable: the whole state as one snapshot, which the log then starts from
    * (batches waiting under the policy are in it). With `name`, the snapshot is kept apart under that name instead,
-   * until saved over, for `load({ name })` to return to. Works on the active and on a synced standby (of the state it
-   * holds).
+   * until saved over, for `load({ name })` to return to. Works on the active and on a synced standby (its state).
    * @throws {ConfigError} without a `checkpoints` store, or with a bad name.
    * @throws {NotActiveError} on a standby that holds no state yet.
    */

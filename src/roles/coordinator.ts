@@ -73,7 +73,7 @@ export class Coordinator implements Link, HandoverHost {
     this.emit = c.emit
     this.startedAt = c.clock.now()
     c.graph.demote('this node is a standby')
-    c.graph.now = () => c.clock.now()
+    c.graph.now = () => c.clock.now() // for writes refused on an unconfirmed lease
     this.standby = this.newStandby()
     const events: ElectorEvents = {
       elected: (epoch) => {
@@ -100,10 +100,6 @@ export class Coordinator implements Link, HandoverHost {
     }
     if (c.lease) this.elector = new Elector(c.incarnation, c.group, c.lease, c.clock, c.heartbeat, events)
     else if (c.election) this.elector = c.election(c.incarnation, c.group, c.heartbeat, events)
-  }
-
-  get clock(): Clock {
-    return this.c.clock
   }
 
   /** The current epoch: the active's fencing token. */
@@ -151,9 +147,8 @@ export class Coordinator implements Link, HandoverHost {
     s.dispose()
     this.standby = undefined
     this.highestEpoch = Math.max(this.highestEpoch, epoch)
-    const { clock, log, retryMs } = this.c
-    const degraded = (degraded: boolean, standbys: number) => this.emit('degraded', { degraded, standbys })
-    this.active = new ActiveSession(this.c.graph, this, this.c.durable, { epoch, seq, clock, log, retryMs, health: this.c.health, degraded, nodeOf: (peer) => this.members.get(peer)?.incarnation })
+    const { clock, log, retryMs, health } = this.c
+    this.active = new ActiveSession(this.c.graph, this, this.c.durable, { epoch, seq, clock, log, retryMs, health, degraded: (degraded, standbys) => this.emit('degraded', { degraded, standbys }), nodeOf: (peer) => this.members.get(peer)?.incarnation })
     for (const [peer, m] of this.members) if (m.role === 'standby') this.active.primary.addReplica(peer)
     // Elected: the row it took names the standbys that still hold every acknowledged write.
     if (this.elector) this.active.primary.commitIsr(this.leaseIsr)
