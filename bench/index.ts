@@ -4,7 +4,7 @@
  * With no arguments every part runs and the report is written to
  * docs/benchmarks.md and docs/benchmarks.json. Parts: `peers` (every peer on
  * workloads a–e; `peers a c` for some), `scale`, `transports`,
- * `failover`, `checkpoints`; e.g. `npm run bench -- peers a`.
+ * `failover`, `checkpoints`, `queue`; e.g. `npm run bench -- peers a`.
  * Each peer and transport measurement runs in its own process (ROUNDS of
  * them, default 5), reported as the median with min–max, so JIT warm-up and
  * run order do not leak from one measurement into the next.
@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { runCheckpoints } from './checkpoints.js'
 import { runFailover } from './failover.js'
+import { runQueue } from './queue.js'
 import { TRANSPORTS, type TransportFigures } from './transports.js'
 import { environment, peerTables, runPeers, runScale, scaleTable, targets, type PeerRow } from './report.js'
 import type { ScaleFigures } from './scale.js'
@@ -67,6 +68,7 @@ if (goals.length) {
 }
 if (want('failover')) await runFailover()
 if (want('checkpoints')) await runCheckpoints()
+if (want('queue')) await runQueue()
 if (want('transports')) {
   console.log(`\nTransports: both ends in one process; ${ROUNDS} separate processes per transport; median (min–max).`)
   console.log('Commit = sync commit of one small change; raw = the same bytes out and an ack-sized reply back on the bare transport.')

@@ -66,7 +66,7 @@ export class Primary {
   }
 
   private queueOf(r: Replica): number {
-    if (r.paused) return 0
+    if (r.paused) return r.held
     const from = Math.max(r.acked, r.base)
     const snap = r.snapshot && r.acked < r.snapshot.seq ? r.snapshot.bytes : 0
     return this.log.bytesAfter(from) + snap
@@ -146,6 +146,7 @@ export class Primary {
 
   /** A full queue: no more frames to this standby until it reads again; it leaves the set commits wait for. */
   private pause(r: Replica): void {
+    r.held = this.queueOf(r)
     r.paused = true
     this.lag(r)
   }
@@ -203,7 +204,7 @@ export class Primary {
   /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
   addReplica(peer: PeerId): void {
     const behindSince = this.clock.now()
-    this.replicas.set(peer, { acked: -1, seen: -2, joined: this.seq, lagging: false, rejoinAt: this.seq, behindSince, paused: false, base: this.seq, snapshot: undefined })
+    this.replicas.set(peer, { acked: -1, seen: -2, joined: this.seq, lagging: false, rejoinAt: this.seq, behindSince, paused: false, held: 0, base: this.seq, snapshot: undefined })
     this.changed()
     const node = this.nodeOf(peer)
     if (node !== undefined) this.isr.ghosts.delete(node)

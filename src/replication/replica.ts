@@ -22,6 +22,8 @@ export interface Replica {
   behindSince: number | undefined
   /** No frames go to it (its queue passed `maxQueueBytes`) until its acknowledgement moves again. */
   paused: boolean
+  /** Its queue when it was paused (what the transport may still hold for it). */
+  held: number
   /** Frames after this seq were sent to it (its queue is what it has not acknowledged of them). */
   base: number
   /** A snapshot sent to it and not yet acknowledged: its seq and size. */
