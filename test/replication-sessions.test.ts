@@ -32,6 +32,7 @@ function pair() {
 describe('replication sessions (frames in, frames out)', () => {
   it('a standby holds back a frame that arrives early, asks for the gap, then applies both in order and acks once', () => {
     const { g1, g2, active, standby, toStandby, toActive, applied } = pair()
+    active.standbyHello('B')
     const root = g1.registerRoot('app', { n: 0 }) as { n: number }
     active.flush() // seq 1: the root
     root.n = 1

@@ -92,8 +92,7 @@ export class ActiveSession {
     if (!body) return
     const p = this.primary
     const { seq, frame, to } = p.record((seq) => writeDelta(p.epoch, seq, body))
-    if (to === undefined) this.link.send(frame)
-    else for (const peer of to) this.link.send(frame, peer)
+    for (const peer of to) this.link.send(frame, peer)
     this.armRetransmit()
     this.armHealth()
     this.durable?.recorded(p.epoch, seq, frame)

@@ -119,24 +119,20 @@ export class Primary {
 
   /**
    * Takes the next seq for a delta frame and remembers the frame for catch-up.
-   * `to` lists the standbys to send it to when some must be skipped (a full
-   * queue); undefined means every peer.
+   * `to` lists the standbys to send it to: every known one whose queue has room
+   * (a peer that never said it is a standby gets nothing it could pile up).
    */
-  record(frameFor: (seq: number) => Uint8Array): { seq: number; frame: Uint8Array; to: PeerId[] | undefined } {
+  record(frameFor: (seq: number) => Uint8Array): { seq: number; frame: Uint8Array; to: PeerId[] } {
     const seq = ++this.seq
     const frame = frameFor(seq)
     this.log.push(seq, frame)
-    let to: PeerId[] | undefined
-    let paused = false
+    const to: PeerId[] = []
     const now = this.clock.now()
-    for (const r of this.replicas.values()) {
+    for (const [peer, r] of this.replicas) {
       if (!r.paused && this.queueOf(r) > this.health.maxQueueBytes) this.pause(r)
-      if (r.paused) paused = true
-      else if (r.behindSince === undefined) r.behindSince = now
-    }
-    if (paused) {
-      to = []
-      for (const [peer, r] of this.replicas) if (!r.paused) to.push(peer)
+      if (r.paused) continue
+      to.push(peer)
+      r.behindSince ??= now
     }
     let min = seq
     for (const r of this.replicas.values()) if (!r.paused) min = Math.min(min, Math.max(r.acked, r.base))
