@@ -20,7 +20,7 @@ async function drill(maxQueueBytes: number, changes: number, bytes: number) {
     standby.child.kill('SIGSTOP')
     active.child.send({ cmd: 'go' })
     const done = await active.next((m) => m.phase === 'done', 600_000)
-    return { before: done.beforeMB as number, peak: done.peakMB as number, ms: done.ms as number, queued: (done.queuedBytes as number) / MiB }
+    return { before: done.beforeMB as number, peak: done.peakMB as number, heap: done.heapMB as number, ms: done.ms as number, queued: (done.queuedBytes as number) / MiB }
   } finally {
     for (const c of children.splice(0)) c.kill('SIGKILL')
   }
@@ -31,10 +31,10 @@ export async function runQueue(): Promise<void> {
   const bytes = 100
   console.log(`\n## A stopped standby\n`)
   console.log(`The active makes ${changes.toLocaleString()} changes of ${bytes} B, each in its own batch, commits not awaited, while its only standby is stopped (SIGSTOP); RSS of the active's process. The unbounded row sets \`maxQueueBytes\` past everything written.\n`)
-  console.log('| bound | RSS before, MiB | RSS peak, MiB | growth, MiB | queued to the standby, MiB | time, ms |')
-  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log('| bound | RSS before, MiB | RSS peak, MiB | growth, MiB | JS heap after GC, MiB | queued to the standby, MiB | time, ms |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- |')
   for (const [name, max] of [['maxQueueBytes 16 MiB (default)', 16 * MiB], ['unbounded', 2 ** 40]] as const) {
     const r = await drill(max, changes, bytes)
-    console.log(`| ${name} | ${r.before.toFixed(0)} | ${r.peak.toFixed(0)} | ${(r.peak - r.before).toFixed(0)} | ${r.queued.toFixed(1)} | ${r.ms.toFixed(0)} |`)
+    console.log(`| ${name} | ${r.before.toFixed(0)} | ${r.peak.toFixed(0)} | ${(r.peak - r.before).toFixed(0)} | ${r.heap.toFixed(0)} | ${r.queued.toFixed(1)} | ${r.ms.toFixed(0)} |`)
   }
 }

@@ -128,6 +128,7 @@ export class ActiveSession {
   serve(peer: PeerId, epoch: number, seq: number): void {
     const p = this.primary
     if (!p.hasReplica(peer)) p.addReplica(peer)
+    if (!p.mayServe(peer)) return
     this.flush()
     const frames = p.catchUp(epoch, seq)
     // A HELLO first: a standby that missed this node's announcement (lost, or it was paused) takes frames only from the active it follows.

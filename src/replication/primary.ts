@@ -68,8 +68,7 @@ export class Primary {
   private queueOf(r: Replica): number {
     if (r.paused) return r.held
     const from = Math.max(r.acked, r.base)
-    const snap = r.snapshot && r.acked < r.snapshot.seq ? r.snapshot.bytes : 0
-    return this.log.bytesAfter(from) + snap
+    return this.log.bytesAfter(from) + r.resent
   }
 
   /** The lowest seq every standby has acknowledged (-1 when there is none or one has not acked yet). */
@@ -129,7 +128,10 @@ export class Primary {
     const to: PeerId[] = []
     const now = this.clock.now()
     for (const [peer, r] of this.replicas) {
-      if (!r.paused && this.queueOf(r) > this.health.maxQueueBytes) this.pause(r)
+      if (!r.paused && this.queueOf(r) > this.health.maxQueueBytes) {
+        this.pause(r)
+        r.held -= frame.length // this frame is not sent
+      }
       if (r.paused) continue
       to.push(peer)
       r.behindSince ??= now
@@ -157,16 +159,29 @@ export class Primary {
   }
 
   /**
-   * Catch-up was sent to `peer`: the frames after `from` (or, with `snapshot`,
-   * a snapshot of that size at the current seq). Its queue counts from there,
-   * and a paused standby gets frames again.
+   * Whether `peer` may be sent catch-up now: not while what it has not
+   * acknowledged already fills its queue (a stopped standby is not sent the
+   * same frames again every retry).
+   */
+  mayServe(peer: PeerId): boolean {
+    const r = this.replicas.get(peer)
+    return !r || this.queueOf(r) <= this.health.maxQueueBytes
+  }
+
+  /**
+   * Catch-up was sent to `peer`: the frames after `from` again (or, with
+   * `snapshot`, a snapshot of that size at the current seq). They add to its
+   * queue until its acknowledgement moves, and a paused standby gets frames again.
    */
   served(peer: PeerId, from: number, snapshot?: number): void {
     const r = this.replicas.get(peer)
     if (!r) return
     r.paused = false
-    r.base = snapshot === undefined ? from : this.seq
-    r.snapshot = snapshot === undefined ? undefined : { seq: this.seq, bytes: snapshot }
+    if (snapshot === undefined) r.resent += this.log.bytesAfter(Math.max(from, r.acked))
+    else {
+      r.resent += snapshot
+      r.base = this.seq
+    }
     if (r.acked < this.seq) r.behindSince ??= this.clock.now()
   }
 
@@ -200,7 +215,7 @@ export class Primary {
   /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
   addReplica(peer: PeerId): void {
     const behindSince = this.clock.now()
-    this.replicas.set(peer, { acked: -1, seen: -2, joined: this.seq, lagging: false, rejoinAt: this.seq, behindSince, paused: false, held: 0, base: this.seq, snapshot: undefined })
+    this.replicas.set(peer, { acked: -1, seen: -2, joined: this.seq, lagging: false, rejoinAt: this.seq, behindSince, paused: false, held: 0, base: this.seq, resent: 0 })
     this.changed()
     const node = this.nodeOf(peer)
     if (node !== undefined) this.isr.ghosts.delete(node)
@@ -282,6 +297,8 @@ export class Primary {
     const r = this.replicas.get(peer)
     if (!r || epoch !== this.epoch || seq <= r.acked) return false
     r.acked = Math.min(seq, this.seq)
+    r.resent = 0
+    r.held = 0 // reading again: what the transport held for it is moving
     r.behindSince = r.acked < this.seq ? this.clock.now() : undefined
     if (r.lagging && !r.paused && r.acked >= r.rejoinAt) {
       // Caught up: waited for again from now on, and in the in-sync set once it holds what is produced from here.

@@ -26,8 +26,8 @@ export interface Replica {
   held: number
   /** Frames after this seq were sent to it (its queue is what it has not acknowledged of them). */
   base: number
-  /** A snapshot sent to it and not yet acknowledged: its seq and size. */
-  snapshot: { seq: number; bytes: number } | undefined
+  /** Bytes of catch-up sent to it (resent frames, snapshots) since its acknowledgement last moved. */
+  resent: number
 }
 
 /** When a standby leaves the set commits wait for, and how many must hold a batch before a commit resolves. */

@@ -85,7 +85,7 @@ async function run(): Promise<void> {
         await sleep(200)
         globalThis.gc?.()
         const s = ha.stats()
-        send({ phase: 'done', latencies, standbys: degraded, beforeMB: before, peakMB: Math.max(...samples, mb()), afterMB: mb(), ms, queuedBytes: s.queuedBytes, seq: s.seq, inSync: s.inSync, degraded: s.degraded })
+        send({ phase: 'done', latencies, standbys: degraded, beforeMB: before, peakMB: Math.max(...samples, mb()), afterMB: mb(), heapMB: process.memoryUsage().heapUsed / 2 ** 20, externalMB: process.memoryUsage().external / 2 ** 20, ms, queuedBytes: s.queuedBytes, seq: s.seq, acked: s.acked, replicas: s.standbys, inSync: s.inSync, degraded: s.degraded })
       }
       if (m.cmd === 'wait') {
         const t = performance.now()
