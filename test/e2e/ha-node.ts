@@ -19,6 +19,8 @@ const ha = await Understudy.start({
     ? { election: workerElection({ module: 'understudy-ha/adapters/file-lease', exportName: 'fileLease', args: [leasePath] }) }
     : { lease: fileLease(leasePath) }),
   heartbeat: { intervalMs: 50, timeoutMs: 200 },
+  // An acknowledged write is on the standby: the drills check that failover keeps every one.
+  minStandbys: 1,
 })
 const send = (m: object) => process.send?.(m)
 ha.on('role', (e) => send({ role: e.role, epoch: e.epoch, at: Date.now() }))
