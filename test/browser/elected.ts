@@ -51,6 +51,16 @@ const api = {
     }
     return { acked, failed }
   },
+  /** Hands over to the other tab; says when it began (this page's clock) and what it reported, or why it failed. */
+  async handover(): Promise<{ startedAt: number; epoch?: number; blackoutMs?: number; error?: string }> {
+    const startedAt = Date.now()
+    try {
+      const r = await (ha as Understudy).handover()
+      return { startedAt, epoch: r.epoch, blackoutMs: r.blackoutMs }
+    } catch (err) {
+      return { startedAt, error: (err as Error).message }
+    }
+  },
   /** Blocks this page's main thread, then tries a write: it must be refused or fenced. */
   hang(ms: number): { roleAfter: string; wrote: boolean } {
     const end = Date.now() + ms
