@@ -9,6 +9,18 @@
  * (a crashed tab or a terminated worker). In a page it also says goodbye on
  * `pagehide`, so a closed tab is noticed at once rather than after the
  * timeout. Loss is left to the replication layer.
+ *
+ * Background tabs: a hidden page's timers are throttled (one wake-up a second,
+ * one a minute after five minutes in Chromium), so pings sent from its timers
+ * would arrive far apart and its peers would drop it although it is well. In a
+ * page, the rounds (ping, silence check) are therefore paced by a tiny Web
+ * Worker, whose timers are not throttled, and run on the page's thread when
+ * its tick arrives: a hung or frozen page still goes silent and is declared
+ * lost, as it should. Where no worker can be started (a content security
+ * policy without `blob:` workers), the page paces itself with timers and says
+ * so while it is hidden; its peers then allow it `throttledTimeoutMs`. A peer
+ * declared lost that speaks again is reported up again before its message is
+ * delivered, so the node above re-admits it.
  */
 import { defaultRandom, randomId, realClock, type Clock, type PeerId, type Random, type Transport, type TransportHandler } from '../src/index.js'
 
@@ -19,6 +31,21 @@ export interface BroadcastChannelOptions {
   pingMs?: number
   /** Silence after which a peer is declared lost, ms (default 1000; must exceed pingMs). */
   timeoutMs?: number
+  /**
+   * What paces the pings and silence checks: `'worker'`, a tiny Web Worker
+   * (a hidden page's timers are throttled, a worker's are not); `'timers'`,
+   * the clock. Default: `'worker'` in a page with the real clock, else
+   * `'timers'`; `'worker'` falls back to `'timers'` where no worker starts.
+   */
+  keepAlive?: 'worker' | 'timers'
+  /**
+   * Silence after which a peer that paces itself with timers while hidden (no
+   * worker) is declared lost, ms (default 65 000: Chromium lets a page hidden
+   * for five minutes wake up once a minute).
+   */
+  throttledTimeoutMs?: number
+  /** Whether this end's page is hidden (default: `document.visibilityState === 'hidden'`; false outside a page). */
+  hidden?: () => boolean
   clock?: Clock
   random?: Random
   /** The BroadcastChannel constructor (default: the global one). */
@@ -37,6 +64,8 @@ interface Envelope {
   i: string
   /** Recipient, for unicast. */
   t?: PeerId
+  /** Set while the sender is hidden and paced by throttled timers: allow it `throttledTimeoutMs`. */
+  s?: 1
 }
 
 function isEnvelope(m: unknown): m is Envelope {
@@ -47,7 +76,8 @@ function isEnvelope(m: unknown): m is Envelope {
     typeof e.f === 'string' &&
     typeof e.i === 'string' &&
     (e.k === 'hello' || e.k === 'here' || e.k === 'bye' || e.k === 'ping') &&
-    (e.t === undefined || typeof e.t === 'string')
+    (e.t === undefined || typeof e.t === 'string') &&
+    (e.s === undefined || e.s === 1)
   )
 }
 
@@ -60,29 +90,86 @@ const DATA = 0xb1
 const utf8 = new TextEncoder()
 const text = new TextDecoder()
 
+/**
+ * The pacer's worker: ticks every `ms` it is sent (0 stops it). Classic
+ * script, started from a blob: no file to ship or bundle.
+ */
+const PACER = 'let t; onmessage = (e) => { clearInterval(t); if (e.data > 0) t = setInterval(() => postMessage(0), e.data) }'
+
+/** Starts a pacing worker that calls `tick` every `ms`, or returns undefined where no worker can be started. */
+function startPacer(ms: number, tick: () => void, failed: () => void): { stop(): void } | undefined {
+  const g = globalThis as { Worker?: typeof Worker; Blob?: typeof Blob; URL?: typeof URL }
+  if (typeof g.Worker !== 'function' || typeof g.Blob !== 'function' || typeof g.URL?.createObjectURL !== 'function') return undefined
+  let url: string | undefined
+  try {
+    url = g.URL.createObjectURL(new g.Blob([PACER], { type: 'text/javascript' }))
+    const worker = new g.Worker(url, { name: 'understudy-keepalive' })
+    const revoke = () => {
+      if (url) g.URL?.revokeObjectURL(url)
+      url = undefined
+    }
+    worker.onmessage = () => {
+      revoke()
+      tick()
+    }
+    // A policy that forbids blob: workers refuses it asynchronously.
+    worker.onerror = (e) => {
+      e.preventDefault()
+      revoke()
+      worker.terminate()
+      failed()
+    }
+    worker.postMessage(ms)
+    return {
+      stop: () => {
+        revoke()
+        worker.terminate()
+      },
+    }
+  } catch {
+    if (url) g.URL.revokeObjectURL(url)
+    return undefined
+  }
+}
+
+const documentHidden = (): boolean => {
+  const d = (globalThis as { document?: { visibilityState?: string } }).document
+  return d?.visibilityState === 'hidden'
+}
+
 /** A transport over the BroadcastChannel `name`; every end on the same name is a peer. */
 export function broadcastChannel(name: string, options: BroadcastChannelOptions = {}): BroadcastChannelTransport {
   return new BroadcastChannelTransport(name, options)
 }
 
+/** The BroadcastChannel transport (see the module comment); `broadcastChannel()` builds one. */
 export class BroadcastChannelTransport implements Transport {
   readonly id: PeerId
   private readonly incarnation: string
   private readonly clock: Clock
   private readonly pingMs: number
   private readonly timeoutMs: number
-  private readonly peers = new Map<PeerId, { inc: string; seen: number }>()
+  private readonly throttledTimeoutMs: number
+  private readonly hidden: () => boolean
+  /** Known peers: incarnation, when last heard, and whether it said its pings may come late (hidden, paced by timers). */
+  private readonly peers = new Map<PeerId, { inc: string; seen: number; slow: boolean }>()
   /** Encoded data-message headers, per recipient ('' = everyone). */
   private readonly headers = new Map<PeerId, Uint8Array>()
   private channel: BroadcastChannel | undefined
   private handler: TransportHandler | undefined
   private timer: unknown
+  /** The pacing worker, while the rounds run from it. */
+  private pacer: { stop(): void } | undefined
+  /** When the last round ran (rounds queued up behind a busy thread run once). */
+  private lastRound = Number.NEGATIVE_INFINITY
   private state: 'new' | 'open' | 'closed' = 'new'
   /** In a page: say goodbye when it is hidden for good (closed, navigated away), hello again if restored from the back/forward cache. */
   private readonly onPageHide = () => this.post('bye')
   private readonly onPageShow = (e: Event) => {
     if ((e as Event & { persisted?: boolean }).persisted) this.post('hello')
   }
+  /** Hidden or shown: tell the peers at once whether this end's pings may now come late. */
+  private readonly onVisibility = () => this.post('ping')
 
   constructor(
     readonly name: string,
@@ -94,7 +181,14 @@ export class BroadcastChannelTransport implements Transport {
     this.clock = options.clock ?? realClock
     this.pingMs = options.pingMs ?? 250
     this.timeoutMs = options.timeoutMs ?? 1000
+    this.throttledTimeoutMs = Math.max(this.timeoutMs, options.throttledTimeoutMs ?? 65_000)
+    this.hidden = options.hidden ?? documentHidden
     if (!(this.timeoutMs > this.pingMs)) throw new RangeError(`broadcastChannel: timeoutMs (${this.timeoutMs}) must exceed pingMs (${this.pingMs})`)
+  }
+
+  /** How the rounds are paced now: `'worker'` or `'timers'` (before `open()`: as configured). */
+  get keepAlive(): 'worker' | 'timers' {
+    return this.pacer ? 'worker' : 'timers'
   }
 
   open(handler: TransportHandler): void {
@@ -107,14 +201,17 @@ export class BroadcastChannelTransport implements Transport {
     this.channel = channel
     channel.onmessage = (e: MessageEvent) => (e.data instanceof Uint8Array ? this.receiveData(e.data) : this.receive(e.data))
     channel.onmessageerror = () => handler.error(new Error(`broadcastChannel "${this.name}": a message could not be deserialized`))
+    const inPage = typeof globalThis.addEventListener === 'function' && 'onpagehide' in globalThis
+    const keepAlive = this.options.keepAlive ?? (inPage && this.clock === realClock ? 'worker' : 'timers')
+    if (keepAlive === 'worker') this.pacer = startPacer(this.pingMs, () => this.round(), () => this.paceWithTimers())
     this.post('hello')
-    this.tick()
-    if (typeof globalThis.addEventListener === 'function' && 'onpagehide' in globalThis) {
+    if (!this.pacer) this.tick()
+    if (inPage) {
       globalThis.addEventListener('pagehide', this.onPageHide)
       globalThis.addEventListener('pageshow', this.onPageShow)
+      globalThis.addEventListener('visibilitychange', this.onVisibility)
     }
   }
-
   send(data: Uint8Array, to?: PeerId): void {
     if (this.state !== 'open') return
     let head = this.headers.get(to ?? '')
@@ -150,9 +247,12 @@ export class BroadcastChannelTransport implements Transport {
   private stop(): void {
     this.state = 'closed'
     this.clock.clearTimeout(this.timer)
+    this.pacer?.stop()
+    this.pacer = undefined
     if (typeof globalThis.removeEventListener === 'function') {
       globalThis.removeEventListener('pagehide', this.onPageHide)
       globalThis.removeEventListener('pageshow', this.onPageShow)
+      globalThis.removeEventListener('visibilitychange', this.onVisibility)
     }
     if (this.channel) {
       this.channel.onmessage = null
@@ -165,6 +265,8 @@ export class BroadcastChannelTransport implements Transport {
   private post(k: Control, t?: PeerId): void {
     const e: Envelope = { u: TAG, k, f: this.id, i: this.incarnation }
     if (t !== undefined) e.t = t
+    // Paced by timers while hidden: this end's pings may come a second (or a minute) apart.
+    if (k !== 'bye' && !this.pacer && this.hidden()) e.s = 1
     try {
       this.channel?.postMessage(e)
     } catch (err) {
@@ -172,18 +274,35 @@ export class BroadcastChannelTransport implements Transport {
     }
   }
 
+  /** The pacing worker could not start: the clock's timers pace the rounds. */
+  private paceWithTimers(): void {
+    if (!this.pacer) return
+    this.pacer = undefined
+    if (this.state !== 'open') return
+    this.post('ping') // now paced by timers: say so while hidden
+    this.tick()
+  }
+
   private tick(): void {
     this.timer = this.clock.setTimeout(() => {
-      if (this.state !== 'open') return
-      const now = this.clock.now()
-      for (const [peer, p] of this.peers)
-        if (now - p.seen > this.timeoutMs) {
-          this.peers.delete(peer)
-          this.handler?.peerDown(peer, 'lost')
-        }
-      this.post('ping')
-      this.tick()
+      this.round()
+      if (this.state === 'open' && !this.pacer) this.tick()
     }, this.pingMs)
+  }
+
+  /** One round: declare silent peers lost, then ping. */
+  private round(): void {
+    if (this.state !== 'open') return
+    const now = this.clock.now()
+    // Ticks that queued up while this thread was busy run one round.
+    if (now - this.lastRound < this.pingMs / 2) return
+    this.lastRound = now
+    for (const [peer, p] of this.peers)
+      if (now - p.seen > (p.slow ? this.throttledTimeoutMs : this.timeoutMs)) {
+        this.peers.delete(peer)
+        this.handler?.peerDown(peer, 'lost')
+      }
+    this.post('ping')
   }
 
   private receive(m: unknown): void {
@@ -198,7 +317,7 @@ export class BroadcastChannelTransport implements Transport {
       if (this.peers.delete(m.f)) h.peerDown(m.f, 'closed')
       return
     }
-    this.heard(m.f, m.i, m.k)
+    this.heard(m.f, m.i, m.k, m.s === 1)
   }
 
   /** A data message: parse the header, ignore what is addressed to others, deliver the frame. */
@@ -219,15 +338,16 @@ export class BroadcastChannelTransport implements Transport {
     const p = this.peers.get(from)
     if (p) p.seen = this.clock.now()
     else {
-      // Data from a peer whose hello we missed: it is up; its incarnation is learnt from its next control message.
-      this.peers.set(from, { inc: '', seen: this.clock.now() })
+      // Data from a peer whose hello we missed, or one declared lost that speaks again: it is up (again) before its message
+      // is delivered; its incarnation is learnt from its next control message.
+      this.peers.set(from, { inc: '', seen: this.clock.now(), slow: false })
       h.peerUp(from)
       this.post('here', from)
     }
     h.message(from, b.subarray(body))
   }
 
-  private heard(from: PeerId, inc: string, k: Control): void {
+  private heard(from: PeerId, inc: string, k: Control, slow: boolean): void {
     const h = this.handler as TransportHandler
     const m = { f: from, i: inc, k }
     const known = this.peers.get(m.f)
@@ -238,9 +358,12 @@ export class BroadcastChannelTransport implements Transport {
       h.peerDown(m.f, 'lost')
     }
     const p = this.peers.get(m.f)
-    if (p) p.seen = this.clock.now()
-    else {
-      this.peers.set(m.f, { inc: m.i, seen: this.clock.now() })
+    if (p) {
+      p.seen = this.clock.now()
+      p.slow = slow
+    } else {
+      // New, or declared lost and speaking again: up (again) before anything it sends is delivered.
+      this.peers.set(m.f, { inc: m.i, seen: this.clock.now(), slow })
       h.peerUp(m.f)
       if (m.k !== 'here') this.post('here', m.f)
     }

@@ -16,6 +16,8 @@ declare const understudyTest: TestApi
 declare const electedTest: {
   start(channel: string, lease: string, id: string, intervalMs?: number, timeoutMs?: number, inWorker?: boolean): Promise<void>
   write(n: number): Promise<number>
+  burst(prefix: string, n: number, timeoutMs: number): Promise<{ acked: string[]; failed: string[] }>
+  handover(): Promise<{ startedAt: number; epoch?: number; blackoutMs?: number; error?: string }>
   hang(ms: number): { roleAfter: string; wrote: boolean }
   state(): { role: string; epoch: number; todos: string[]; roles: { role: string; epoch: number; at: number }[]; errors: string[] }
 }
@@ -142,6 +144,39 @@ describe.skipIf(!haveChromium())('real browser (headless Chromium)', () => {
     expect((await stb.evaluate(() => electedTest.state())).todos).not.toContain('written while deposed')
     await close()
   }, 60_000)
+
+  // Issue 15, item 5: "a second handover leaves no active" (the web demo, election in a worker: both tabs stayed standbys).
+  for (const [kind, inWorker] of [
+    ['Web Locks lease on the main thread', false],
+    ['webWorkerElection', true],
+  ] as const)
+    it(`ten handovers in a row, each election kind: an active within 2·T after each, every committed batch on it — ${kind}`, async () => {
+      const I = 100
+      const T = 400
+      const { act, stb, close } = await electedTabs(I, T, inWorker)
+      let [active, other] = [act, stb]
+      const acked: string[] = []
+      const took: number[] = []
+      const blackouts: number[] = []
+      for (let h = 0; h < 10; h++) {
+        const w = await active.evaluate((p) => electedTest.burst(p, 3, 2000), `handover ${h}:`)
+        expect(w.failed).toEqual([])
+        acked.push(...w.acked)
+        const r = await active.evaluate(() => electedTest.handover())
+        expect({ h, error: r.error }).toEqual({ h, error: undefined })
+        await other.waitForFunction(() => electedTest.state().role === 'active', undefined, { timeout: 2 * T })
+        const s = await other.evaluate(() => electedTest.state())
+        took.push((s.roles.filter((e) => e.role === 'active').at(-1) as { at: number }).at - r.startedAt)
+        blackouts.push(r.blackoutMs as number)
+        expect(s.todos).toEqual(acked)
+        await active.waitForFunction(() => electedTest.state().role === 'standby', undefined, { timeout: 2 * T })
+        ;[active, other] = [other, active]
+      }
+      console.log(`handovers, ${kind}: an active after ${took.join(', ')} ms; blackouts ${blackouts.map((b) => b.toFixed(1)).join(', ')} ms`)
+      expect(Math.max(...took)).toBeLessThanOrEqual(2 * T)
+      for (const p of [act, stb]) expect((await p.evaluate(() => electedTest.state())).errors).toEqual([])
+      await close()
+    }, 60_000)
 
   it('IndexedDB checkpoint store in a real browser: 8 MB values, ranges, and what one instance saved another reads', async () => {
     const p = await page()

@@ -92,11 +92,11 @@ function seedTags(): void {
     if (!app.tags.has(tag)) app.tags.set(tag, new Tag(tag, color))
 }
 
-/** Commits (sync: the standby has it when this resolves) and records what is acknowledged. */
+/** Commits (sync: every standby in sync has it when this resolves; a lone tab's commit resolves at once) and records what is acknowledged. */
 async function commit(): Promise<void> {
   marks.push({ at: Date.now(), kind: 'batch' })
   try {
-    await ha.commit({ timeoutMs: 2000 })
+    await ha.commit()
     committed = app.todos.map((t) => t.title)
   } catch (err) {
     log(`commit: ${(err as Error).message}`)
@@ -181,7 +181,7 @@ function render(): void {
     role === 'active'
       ? s.standbys
         ? `standbys ${s.standbys} · replication lag ${s.unackedSeq} batch${s.unackedSeq === 1 ? '' : 'es'}`
-        : 'no standby: commits wait for one (open another tab)'
+        : 'no standby: changes live in this tab and its IndexedDB only (open another tab)'
       : role === 'standby'
         ? `following the active, ${s.snapshots} snapshot${s.snapshots === 1 ? '' : 's'} applied`
         : ''

@@ -26,7 +26,8 @@ interface Host {
 export interface ElectionService {
   start(uuid: string, role: string, heartbeat: HeartbeatOptions, spec: unknown, mainThreadTimeoutMs: number, host: Host): Promise<void>
   stop(reason?: string): void
-  resign(reason?: string): Promise<void>
+  /** Gives the lease up; `isr`, the in-sync set as it stands now, is stored with the released row. */
+  resign(reason?: string, isr?: string[]): Promise<void>
   poke(): void
 }
 
@@ -107,23 +108,39 @@ class RemoteElector implements ElectorLike {
       .catch((err: Error) => this.events.error?.(err))
   }
 
-  stop(reason?: string): void {
-    this.leader = false
-    const run = this.running
-    this.running = undefined
+  /**
+   * Stops the run. A leader is demoted here and now, as the in-thread
+   * Elector's `stop()` does: the worker's own "demoted" arrives after the run
+   * has ended, and is ignored then.
+   */
+  stop(reason = 'stopped'): void {
+    const run = this.end(reason)
     if (run) void run.remote.stop(reason).finally(() => run.worker.terminate())
   }
 
-  async resign(reason?: string): Promise<void> {
-    this.leader = false
-    const run = this.running
-    this.running = undefined
+  /** Gives the lease up and ends the worker; a leader is demoted at once (see {@link stop}). */
+  async resign(reason = 'resigned'): Promise<void> {
+    // The set as it stands now (the worker only knows it as of its last probe, a beat ago): the standbys
+    // that hold every acknowledged write may take over at once, and nobody else (this node included).
+    const isr = this.leader ? (this.events.isr?.() ?? []) : undefined
+    const run = this.end(reason)
     if (!run) return
     try {
-      await run.remote.resign(reason)
+      await run.remote.resign(reason, isr)
     } finally {
       await run.worker.terminate()
     }
+  }
+
+  /** Ends the current run; tells the node it is no longer the leader if it was. */
+  private end(reason: string): Running | undefined {
+    const run = this.running
+    this.running = undefined
+    if (this.leader) {
+      this.leader = false
+      this.events.demoted(reason)
+    }
+    return run
   }
 
   poke(): void {
@@ -134,13 +151,15 @@ class RemoteElector implements ElectorLike {
 /** Worker side: serves elections on `endpoint`, building each lease store from its spec. */
 export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unknown) => LeaseStore | Promise<LeaseStore>): void {
   let elector: Elector | undefined
+  /** The in-sync set the holder stores: the main thread's answer to the last probe, or what it said at a resign. */
+  let isr: string[] = []
   const service: ElectionService = {
     async start(uuid, role, heartbeat, spec, mainThreadTimeoutMs, host) {
       const store = await makeStore(spec)
       const remote = host as unknown as Comlink.Remote<Host>
       let answered = realClock.now()
       let candidacy: Candidacy = { ready: false, ahead: [] }
-      let isr: string[] = []
+      isr = []
       elector = new Elector(uuid, role, store, realClock, heartbeat, {
         elected: (epoch) => void remote.elected(epoch),
         demoted: (reason) => void remote.demoted(reason),
@@ -162,7 +181,10 @@ export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unkn
       elector.start()
     },
     stop: (reason) => elector?.stop(reason),
-    resign: async (reason) => elector?.resign(reason),
+    resign: async (reason, now) => {
+      if (now) isr = now
+      await elector?.resign(reason)
+    },
     poke: () => elector?.poke(),
   }
   Comlink.expose(service, endpoint)

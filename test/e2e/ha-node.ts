@@ -1,15 +1,17 @@
 /**
  * One HA node in its own process: TCP transport, file lease, elected role.
- * argv: id, port, listen|connect, lease file. IPC: `{ cmd: 'write', from, count }`
+ * argv: id, port, listen|connect, lease file, [main|worker: where the election runs], [I,T in ms: the heartbeat, default 50,200]. IPC: `{ cmd: 'write', from, count }`
  * appends and sync-commits one number at a time, reporting `{ acked }` after each;
- * `{ cmd: 'dump' }` → `{ dump, role, epoch }`. Role changes are reported as `{ role, epoch, at }`.
+ * `{ cmd: 'dump' }` → `{ dump, role, epoch }`; `{ cmd: 'handover' }` → `{ handover: { startedAt, epoch, blackoutMs } }`
+ * or `{ handoverError }`. Role changes are reported as `{ role, epoch, at }`.
  */
 import { Understudy } from 'understudy-ha'
 import { fileLease } from 'understudy-ha/adapters/file-lease'
 import { tcp } from 'understudy-ha/adapters/tcp'
 import { workerElection } from 'understudy-ha/adapters/worker-election'
 
-const [id, port, mode, leasePath, electIn] = process.argv.slice(2) as [string, string, string, string, string | undefined]
+const [id, port, mode, leasePath, electIn, beat] = process.argv.slice(2) as [string, string, string, string, string | undefined, string | undefined]
+const [intervalMs, timeoutMs] = (beat ?? '50,200').split(',').map(Number) as [number, number]
 const transport =
   mode === 'listen' ? tcp({ id, listen: { port: Number(port) } }) : tcp({ id, connect: { port: Number(port) }, backoff: { initialMs: 10, maxMs: 100 } })
 const ha = await Understudy.start({
@@ -18,7 +20,7 @@ const ha = await Understudy.start({
   ...(electIn === 'worker'
     ? { election: workerElection({ module: 'understudy-ha/adapters/file-lease', exportName: 'fileLease', args: [leasePath] }) }
     : { lease: fileLease(leasePath) }),
-  heartbeat: { intervalMs: 50, timeoutMs: 200 },
+  heartbeat: { intervalMs, timeoutMs },
   // An acknowledged write is on the standby: the drills check that failover keeps every one.
   minStandbys: 1,
 })
@@ -29,9 +31,23 @@ const root = ha.register('app', { acked: [] as number[] })
 process.on('message', async (m: { cmd: string; from: number; count: number }) => {
   if (m.cmd === 'write') {
     for (let i = m.from; i < m.from + m.count; i++) {
-      root.acked.push(i)
-      await ha.commit()
-      send({ acked: i })
+      try {
+        root.acked.push(i)
+        await ha.commit()
+        send({ acked: i })
+      } catch (err) {
+        send({ writeError: String(err), index: i })
+        break
+      }
+    }
+  }
+  if (m.cmd === 'handover') {
+    const startedAt = Date.now()
+    try {
+      const r = await ha.handover()
+      send({ handover: { startedAt, epoch: r.epoch, blackoutMs: r.blackoutMs } })
+    } catch (err) {
+      send({ handoverError: String(err) })
     }
   }
   if (m.cmd === 'dump') send({ dump: [...root.acked], role: ha.role, epoch: ha.epoch })
