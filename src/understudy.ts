@@ -871,6 +871,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     }
     m.advance(epoch, seq)
     m.needFull = false
+    for (const error of this.graph.takeErrors()) this.emit('error', { error, from }) // e.g. a class not registered here
     this.checkpointApplied(epoch, seq, body, snapshot)
     if (snapshot) {
       this.snapshotsApplied++
@@ -934,11 +935,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     const primary = this.primary
     if (!primary) return
     const body = this.graph.takeDelta()
-    if (this.graph.errors.length) {
-      const errors = this.graph.errors
-      this.graph.errors = []
-      for (const error of errors) this.emit('error', { error })
-    }
+    for (const error of this.graph.takeErrors()) this.emit('error', { error })
     if (!body) return
     const { seq, frame } = primary.record((seq) => writeDelta(primary.epoch, seq, body))
     this.lastSend = this.send(frame)

@@ -54,7 +54,7 @@ const ha = await Understudy.start({
   election: webWorkerElection({ worker: () => new Worker(new URL('./election-worker.ts', import.meta.url), { type: 'module' }) }),
   heartbeat: { intervalMs: 100, timeoutMs: 400 },
   checkpoints: indexedDbCheckpoints(`${GROUP}-${name}`),
-  classes: [Tag, Todo],
+  classes: { Tag, Todo },
 })
 if ((ha.restored?.seq ?? -1) >= 0) log(`restored from IndexedDB: seq ${ha.restored?.seq} of epoch ${ha.restored?.epoch}`)
 

@@ -11,6 +11,7 @@ import type { CheckpointStore } from './store.js'
  * message what the restore did instead.
  */
 export class CheckpointCorruptError extends UnderstudyError {
+  override name = 'CheckpointCorruptError'
   readonly key: string[]
   readonly detail: string
   constructor(key: string[], detail: string, outcome = 'restored the newest consistent state before it') {

@@ -1,3 +1,5 @@
+import { UnderstudyError } from '../errors.js'
+
 /**
  * A strict CBOR reader for Understudy's frames — the counterpart of
  * {@link CborWriter}: arrays, integers, floats, strings, byte strings,
@@ -14,12 +16,14 @@
  * frame shapes). A reader that knows only frames stays fast and is small
  * enough to audit for hostile input.
  */
-export class CborError extends Error {
+/** Bytes that are not a frame's CBOR. Internal: the frame and checkpoint readers turn it into a `ProtocolError` or `CheckpointCorruptError`. */
+export class CborError extends UnderstudyError {
+  override name = 'CborError'
   constructor(
     readonly truncated: boolean,
     message: string,
   ) {
-    super(message)
+    super('CBOR', message)
   }
 }
 

@@ -1,4 +1,4 @@
-import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnsupportedValueError } from '../errors.js'
+import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnknownClassError, UnsupportedValueError } from '../errors.js'
 import { ClassRegistry, TYPED_ARRAYS, classify, describeUnsupported, type ClassList } from './kinds.js'
 import { Node, at, makeNode, proxyNodes, shellTarget, type NodeType, type Where } from './nodes/index.js'
 import { IdTable } from './table.js'
@@ -57,6 +57,8 @@ export class Graph {
   takenKeys: (string | Set<string> | undefined)[] = []
   /** Non-fatal problems found while encoding (a value smuggled past the proxies). */
   errors: UnderstudyError[] = []
+  /** Class names that arrived in frames without a registered class, and whether each was reported yet. */
+  private readonly unknownClasses = new Map<string, boolean>()
   removedRefs = 0
   /** Where each object that lost a reference since the last sweep was held: holder and step. Cleared by each sweep. */
   private readonly lastHeld = new Map<Node, [Node, PathStep]>()
@@ -303,11 +305,29 @@ export class Graph {
   addClasses(list: ClassList | undefined): void {
     const added = this.classes.add(list)
     if (!added.length) return
+    for (const name of added) this.unknownClasses.delete(name)
     this.byId.forEach((n) => {
       if (n.kind !== Kind.Class || !added.includes(n.tag as string)) return
       const proto = this.classes.prototypeOf(n.tag as string)
       if (proto && Object.getPrototypeOf(n.target) !== proto) Object.setPrototypeOf(n.target, proto)
     })
+  }
+
+  /**
+   * Takes the non-fatal problems to report: what {@link Graph.errors} holds,
+   * and an {@link UnknownClassError} for each class name that arrived with no
+   * class registered for it and was not reported before (its objects are kept
+   * as plain objects until the class is registered).
+   */
+  takeErrors(): UnderstudyError[] {
+    const out = this.errors
+    this.errors = []
+    for (const [name, reported] of this.unknownClasses) {
+      if (reported) continue
+      this.unknownClasses.set(name, true)
+      out.push(new UnknownClassError(name))
+    }
+    return out
   }
 
   /** Makes this graph the writable one: roots only registered locally become real roots. */
@@ -702,6 +722,7 @@ export class Graph {
     const placeholder = rootName !== undefined ? this.pending.get(rootName) : undefined
     if (same(placeholder) && placeholder.tag === tag) return placeholder
     const proto = kind === Kind.Class ? this.classes.prototypeOf(tag as string) : undefined
+    if (kind === Kind.Class && !proto && !this.unknownClasses.has(tag as string)) this.unknownClasses.set(tag as string, false)
     const target = shellTarget(kind, tag, payload, proto)
     return makeNode(this.typeOf(kind, tag), target)
   }

@@ -8,6 +8,7 @@
  */
 import * as Comlink from 'comlink'
 import { realClock } from '../clock.js'
+import { LeaseError } from '../errors.js'
 import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
 import type { LeaseRow, LeaseStore } from './lease.js'
 
@@ -30,9 +31,24 @@ export interface ElectionService {
   poke(): void
 }
 
-/** A started worker: its comlink endpoint and how to end it. */
+/**
+ * What the election talks over: a `Worker`, a worker's `self`, a
+ * `MessagePort`, or comlink's Node adapter around a `worker_threads` worker.
+ * Declared here, structurally, so the core's types need neither the DOM lib
+ * nor comlink's.
+ */
+export interface MessageEndpoint {
+  postMessage(message: unknown, transfer?: never[]): void
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- structural: DOM, Node and comlink listeners all fit
+  addEventListener(type: string, listener: (event: any) => void, options?: object): void
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  removeEventListener(type: string, listener: (event: any) => void, options?: object): void
+  start?(): void
+}
+
+/** A started worker: its message endpoint and how to end it. */
 export interface ElectionWorker {
-  endpoint: Comlink.Endpoint
+  endpoint: MessageEndpoint
   terminate(): void | Promise<void>
 }
 
@@ -73,7 +89,7 @@ class RemoteElector implements ElectorLike {
   start(): void {
     if (this.running) return
     const worker = this.open()
-    const run: Running = { worker, remote: Comlink.wrap<ElectionService>(worker.endpoint) }
+    const run: Running = { worker, remote: Comlink.wrap<ElectionService>(worker.endpoint as Comlink.Endpoint) }
     this.running = run
     // A host answers only while its run is current: a late call from an ended worker changes nothing.
     const current = () => this.running === run
@@ -88,7 +104,7 @@ class RemoteElector implements ElectorLike {
         this.leader = false
         this.events.demoted(reason)
       },
-      error: (message) => this.events.error?.(new Error(message)),
+      error: (message) => this.events.error?.(new LeaseError(`election worker: ${message}`)),
       confirmed: (row) => {
         if (current()) this.events.confirmed?.(row)
       },
@@ -127,7 +143,7 @@ class RemoteElector implements ElectorLike {
 }
 
 /** Worker side: serves elections on `endpoint`, building each lease store from its spec. */
-export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unknown) => LeaseStore | Promise<LeaseStore>): void {
+export function serveElection(endpoint: MessageEndpoint, makeStore: (spec: unknown) => LeaseStore | Promise<LeaseStore>): void {
   let elector: Elector | undefined
   const service: ElectionService = {
     async start(uuid, role, heartbeat, spec, mainThreadTimeoutMs, host) {
@@ -160,5 +176,5 @@ export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unkn
     resign: async (reason) => elector?.resign(reason),
     poke: () => elector?.poke(),
   }
-  Comlink.expose(service, endpoint)
+  Comlink.expose(service, endpoint as Comlink.Endpoint)
 }
