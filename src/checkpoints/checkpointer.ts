@@ -21,17 +21,23 @@ export class CheckpointCorruptError extends UnderstudyError {
   }
 }
 
-/** Slicing-by-4 tables: T[k·256 + n] is the CRC of byte n followed by k zero bytes. Typed, so lookups stay unboxed. */
-const T = new Int32Array(256 * 4)
-for (let n = 0; n < 256; n++) {
-  let c = n
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-  T[n] = c
+/** Slicing-by-4 tables: T[k·256 + n] is the CRC of byte n followed by k zero bytes. Typed, so lookups stay unboxed. Built on first use, so importing the package costs nothing. */
+let crcTables: Int32Array | undefined
+function crcTable(): Int32Array {
+  if (crcTables) return crcTables
+  const T = new Int32Array(256 * 4)
+  for (let n = 0; n < 256; n++) {
+    let c = n
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+    T[n] = c
+  }
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 4; k++) T[k * 256 + n] = ((T[(k - 1) * 256 + n] as number) >>> 8) ^ (T[(T[(k - 1) * 256 + n] as number) & 255] as number)
+  return (crcTables = T)
 }
-for (let n = 0; n < 256; n++) for (let k = 1; k < 4; k++) T[k * 256 + n] = ((T[(k - 1) * 256 + n] as number) >>> 8) ^ (T[(T[(k - 1) * 256 + n] as number) & 255] as number)
 
 /** CRC-32 (IEEE), four bytes per step; `crc` continues a checksum over bytes that came before. */
 export function crc32(bytes: Uint8Array, crc = 0): number {
+  const T = crcTable()
   let c = ~crc
   let i = 0
   const n = bytes.length
@@ -43,8 +49,8 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
   return (c ^ -1) >>> 0
 }
 
-const writer = new CborWriter()
-const reader = new CborReader()
+let writer: CborWriter | undefined
+let reader: CborReader | undefined
 const SEQ_DIGITS = 12
 /** Snapshot keys: `[group, 'snapshot', '<epoch>-<seq>-<copy>']`, both numbers 16 digits, so key order is position order. */
 const POS_DIGITS = 16
@@ -190,7 +196,7 @@ export class Checkpointer {
       crc = this.crc(f, crc)
       size += f.length
     }
-    const head = writer.encode([epoch, seq, crc]) // 0x83, then the three numbers
+    const head = (writer ??= new CborWriter()).encode([epoch, seq, crc]) // 0x83, then the three numbers
     const count = 3 + frames.length
     const arrayHead = count < 24 ? [0x80 + count] : count < 256 ? [0x98, count] : count < 65536 ? [0x99, count >> 8, count & 255] : [0x9a, count >>> 24, (count >> 16) & 255, (count >> 8) & 255, count & 255]
     const out = new Uint8Array(arrayHead.length + head.length - 1 + frames.length * 5 + size)
@@ -212,7 +218,7 @@ export class Checkpointer {
   private unwrap(key: string[], bytes: Uint8Array): { epoch: number; seq: number; frames: Uint8Array[] } {
     let r: unknown
     try {
-      r = reader.decode(bytes)
+      r = (reader ??= new CborReader()).decode(bytes)
     } catch (err) {
       throw new CheckpointCorruptError(key, err instanceof CborError ? err.message : String(err))
     }

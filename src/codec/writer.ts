@@ -167,4 +167,4 @@ export class CborWriter {
   }
 }
 
-const encoder = new TextEncoder()
+const encoder = /* @__PURE__ */ new TextEncoder()

@@ -20,7 +20,7 @@ export type NamedClass = ClassLike & { readonly typeName: string }
 export type ClassList = readonly NamedClass[] | Readonly<Record<string, ClassLike>>
 
 /** Typed-array constructors replicated by name. */
-export const TYPED_ARRAYS: ReadonlyMap<string, new (buffer: ArrayBuffer) => ArrayBufferView> = new Map(
+export const TYPED_ARRAYS: ReadonlyMap<string, new (buffer: ArrayBuffer) => ArrayBufferView> = /* @__PURE__ */ new Map(
   (
     [
       Int8Array,
@@ -37,7 +37,7 @@ export const TYPED_ARRAYS: ReadonlyMap<string, new (buffer: ArrayBuffer) => Arra
     ] as const
   ).map((c) => [c.name, c as unknown as new (buffer: ArrayBuffer) => ArrayBufferView]),
 )
-const TYPED_PROTOS = new Map([...TYPED_ARRAYS].map(([name, c]) => [c.prototype as object, name]))
+const TYPED_PROTOS = /* @__PURE__ */ new Map([...TYPED_ARRAYS].map(([name, c]) => [c.prototype as object, name]))
 
 /**
  * Names ↔ classes for instances that replicate with their prototype. Names
