@@ -21,7 +21,8 @@ export interface MemoryNetworkOptions {
   reorder?: boolean
 }
 
-type Envelope =
+/** A frame or a link event in flight on a {@link MemoryNetwork}, as {@link MemoryNetwork.drop} sees it. */
+export type Envelope =
   | { kind: 'data'; from: PeerId; to: PeerId; data: Uint8Array }
   | { kind: 'up' | 'down'; from: PeerId; to: PeerId; reason?: 'closed' | 'lost' }
 

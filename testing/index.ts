@@ -19,5 +19,5 @@
 export { runTransportContract, Recorder, type ContractPair } from './transport.js'
 export { runLeaseStoreContract } from './lease-store.js'
 export { runCheckpointStoreContract } from './checkpoint-store.js'
-export { MemoryNetwork, MemoryTransport, memoryPair, type MemoryNetworkOptions } from '../adapters/memory.js'
+export { MemoryNetwork, MemoryTransport, memoryPair, type MemoryNetworkOptions, type Envelope } from '../adapters/memory.js'
 export { seededRandom, VirtualClock, type Random, type Clock } from '../src/index.js'

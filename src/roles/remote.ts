@@ -13,7 +13,7 @@ import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type Elect
 import type { LeaseRow, LeaseStore } from './lease.js'
 
 /** What the main thread offers the worker. */
-interface Host {
+export interface Host {
   elected(epoch: number): void
   demoted(reason: string): void
   error(message: string): void
