@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 
 interface ExportEntry {
   types: string
-  import: string
+  default: string
 }
 
 export interface Subpath {
@@ -19,9 +19,10 @@ export interface Subpath {
 }
 
 export function subpaths(root: URL): Subpath[] {
-  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { name: string; exports: Record<string, ExportEntry> }
-  return Object.entries(pkg.exports).map(([sub, e]) => {
-    const entry = e.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '')
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { name: string; exports: Record<string, ExportEntry | string> }
+  const modules = Object.entries(pkg.exports).filter((e): e is [string, ExportEntry] => typeof e[1] === 'object')
+  return modules.map(([sub, e]) => {
+    const entry = e.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '')
     return { name: sub === '.' ? pkg.name : `${pkg.name}/${sub.slice(2)}`, source: `${entry}.ts`, entry }
   })
 }

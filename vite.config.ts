@@ -12,7 +12,9 @@ export default defineConfig({
   build: {
     target: 'es2022',
     minify: false,
-    sourcemap: true,
+    // No source maps: the output is unminified, readable ESM that mirrors the sources file by file, and maps would point at
+    // sources the package does not ship.
+    sourcemap: false,
     emptyOutDir: true,
     lib: {
       entry: Object.fromEntries([
@@ -23,7 +25,7 @@ export default defineConfig({
       fileName: (_format, name) => `${name}.js`,
     },
     rollupOptions: {
-      external: [/^idb/, /^comlink/, /^ws$/, /^node:/],
+      external: [/^idb/, /^comlink/, /^ws$/, /^node:/, /^vitest/],
       output: {
         chunkFileNames: 'chunks/[name]-[hash].js',
         banner: (chunk) => (chunk.name === 'bin/understudy' ? '#!/usr/bin/env node' : ''),

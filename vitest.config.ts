@@ -14,7 +14,10 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The slow tier (`npm run test:slow`, which CI also runs): long real-process soaks.
+    exclude: ['test/slow/**', '**/node_modules/**'],
     environment: 'node',
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 20_000,
   },
 })

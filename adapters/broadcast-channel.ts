@@ -22,7 +22,7 @@
  * declared lost that speaks again is reported up again before its message is
  * delivered, so the node above re-admits it.
  */
-import { defaultRandom, randomId, realClock, type Clock, type PeerId, type Random, type Transport, type TransportHandler } from '../src/index.js'
+import { ConfigError, TransportError, defaultRandom, randomId, realClock, type Clock, type PeerId, type Random, type Transport, type TransportHandler } from '../src/index.js'
 
 export interface BroadcastChannelOptions {
   /** This end's peer id (default: random). */
@@ -183,7 +183,7 @@ export class BroadcastChannelTransport implements Transport {
     this.timeoutMs = options.timeoutMs ?? 1000
     this.throttledTimeoutMs = Math.max(this.timeoutMs, options.throttledTimeoutMs ?? 65_000)
     this.hidden = options.hidden ?? documentHidden
-    if (!(this.timeoutMs > this.pingMs)) throw new RangeError(`broadcastChannel: timeoutMs (${this.timeoutMs}) must exceed pingMs (${this.pingMs})`)
+    if (!(this.timeoutMs > this.pingMs)) throw new ConfigError(`broadcastChannel: timeoutMs (${this.timeoutMs}) must exceed pingMs (${this.pingMs})`)
   }
 
   /** How the rounds are paced now: `'worker'` or `'timers'` (before `open()`: as configured). */
@@ -192,15 +192,15 @@ export class BroadcastChannelTransport implements Transport {
   }
 
   open(handler: TransportHandler): void {
-    if (this.state !== 'new') throw new Error('broadcastChannel: open() called twice')
+    if (this.state !== 'new') throw new TransportError('broadcastChannel: open() was called twice; a transport opens once (after close(), make a new one with broadcastChannel(…))')
     const BC = this.options.BroadcastChannel ?? globalThis.BroadcastChannel
-    if (typeof BC !== 'function') throw new Error('broadcastChannel: this runtime has no BroadcastChannel')
+    if (typeof BC !== 'function') throw new ConfigError('broadcastChannel: this runtime has no BroadcastChannel; use another transport here (webSocket, tcp)')
     this.handler = handler
     this.state = 'open'
     const channel = new BC(this.name)
     this.channel = channel
     channel.onmessage = (e: MessageEvent) => (e.data instanceof Uint8Array ? this.receiveData(e.data) : this.receive(e.data))
-    channel.onmessageerror = () => handler.error(new Error(`broadcastChannel "${this.name}": a message could not be deserialized`))
+    channel.onmessageerror = () => handler.error(new TransportError(`broadcastChannel "${this.name}": a message could not be deserialized`))
     const inPage = typeof globalThis.addEventListener === 'function' && 'onpagehide' in globalThis
     const keepAlive = this.options.keepAlive ?? (inPage && this.clock === realClock ? 'worker' : 'timers')
     if (keepAlive === 'worker') this.pacer = startPacer(this.pingMs, () => this.round(), () => this.paceWithTimers())
@@ -218,7 +218,7 @@ export class BroadcastChannelTransport implements Transport {
     if (!head) {
       const from = utf8.encode(this.id)
       const dest = utf8.encode(to ?? '')
-      if (from.length > 255 || dest.length > 255) throw new RangeError('broadcastChannel: peer ids are limited to 255 bytes')
+      if (from.length > 255 || dest.length > 255) throw new ConfigError('broadcastChannel: peer ids are limited to 255 bytes')
       head = new Uint8Array([DATA, from.length, ...from, dest.length, ...dest])
       this.headers.set(to ?? '', head)
     }
@@ -309,7 +309,7 @@ export class BroadcastChannelTransport implements Transport {
     const h = this.handler
     if (this.state !== 'open' || !h) return
     if (!isEnvelope(m)) {
-      h.error(new Error(`broadcastChannel "${this.name}": ignored a message that is not an Understudy frame`))
+      h.error(new TransportError(`broadcastChannel "${this.name}": ignored a message that is not an Understudy frame`))
       return
     }
     if ((m.t !== undefined && m.t !== this.id) || m.f === this.id) return
@@ -329,7 +329,7 @@ export class BroadcastChannelTransport implements Transport {
     const toLen = b[toAt] ?? 0
     const body = toAt + 1 + toLen
     if (b[0] !== DATA || b.length < body || fromLen === 0) {
-      h.error(new Error(`broadcastChannel "${this.name}": ignored bytes that are not an Understudy data message`))
+      h.error(new TransportError(`broadcastChannel "${this.name}": ignored bytes that are not an Understudy data message`))
       return
     }
     if (toLen && text.decode(b.subarray(toAt + 1, body)) !== this.id) return

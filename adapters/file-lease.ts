@@ -61,7 +61,7 @@
  */
 import { link, open, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { asLeaseRow, decideHeartbeat, isExpired, releasedRow, type Clock, type LeaseRow, type LeaseStore } from '../src/index.js'
+import { LeaseError, asLeaseRow, decideHeartbeat, isExpired, releasedRow, type Clock, type LeaseRow, type LeaseStore } from '../src/index.js'
 
 export interface FileLeaseOptions {
   /** Accepted and ignored: the store no longer takes a lock (see the module comment). Kept so existing configurations compile. */
@@ -192,7 +192,7 @@ export class FileLeaseStore implements LeaseStore {
       await this.collect(s.next, listed)
       return result
     }
-    throw new Error(`fileLease: ${this.path} changed under ${MAX_ATTEMPTS} attempts in a row`)
+    throw new LeaseError(`fileLease: ${this.path} changed under ${MAX_ATTEMPTS} attempts in a row (other writers keep racing this one); the next beat tries again`)
   }
 
   /** Version numbers present, highest first. */

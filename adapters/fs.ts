@@ -44,7 +44,8 @@ export class FsCheckpointStore implements CheckpointStore {
   }
 
   /** zlib's CRC-32 (native, a few times faster than the portable one), where this Node has it. */
-  readonly checksum = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
+  // Declared optional (not `| undefined`), as CheckpointStore has it, so projects with exactOptionalPropertyTypes accept the class.
+  readonly checksum?: (bytes: Uint8Array, crc?: number) => number = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
 
   private file(key: readonly string[]): string {
     const parts = key.map(encodePart)

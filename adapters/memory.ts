@@ -6,7 +6,7 @@
  * and links can be cut and healed, or a node killed without a goodbye.
  */
 import type { PeerId, Random, Transport, TransportHandler } from '../src/index.js'
-import { defaultRandom, randomId } from '../src/index.js'
+import { ConfigError, TransportError, defaultRandom, randomId } from '../src/index.js'
 
 export interface MemoryNetworkOptions {
   /** `'auto'` (default) delivers in a microtask, in order; `'manual'` waits for {@link MemoryNetwork.deliverAll} / {@link MemoryNetwork.step}. */
@@ -21,7 +21,8 @@ export interface MemoryNetworkOptions {
   reorder?: boolean
 }
 
-type Envelope =
+/** A frame or a link event in flight on a {@link MemoryNetwork}, as {@link MemoryNetwork.drop} sees it. */
+export type Envelope =
   | { kind: 'data'; from: PeerId; to: PeerId; data: Uint8Array }
   | { kind: 'up' | 'down'; from: PeerId; to: PeerId; reason?: 'closed' | 'lost' }
 
@@ -43,7 +44,7 @@ export class MemoryNetwork {
 
   /** A new transport on this network (its peer id is random unless given). */
   join(id: PeerId = randomId(this.random, 8)): MemoryTransport {
-    if (this.members.has(id)) throw new Error(`MemoryNetwork: peer id "${id}" is taken`)
+    if (this.members.has(id)) throw new ConfigError(`MemoryNetwork: peer id "${id}" is taken`)
     const t = new MemoryTransport(this, id)
     this.members.set(id, t)
     return t
@@ -198,7 +199,7 @@ export class MemoryTransport implements Transport {
   }
 
   open(handler: TransportHandler): void {
-    if (this.state !== 'new') throw new Error(`MemoryTransport ${this.id}: open() called twice`)
+    if (this.state !== 'new') throw new TransportError(`MemoryTransport ${this.id}: open() was called twice; a transport opens once (make a new one to rejoin)`)
     this.handler = handler
     this.state = 'open'
     this.network.opened(this)

@@ -29,6 +29,8 @@
 import { randomUUID } from 'node:crypto'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import {
+  ConfigError,
+  TransportError,
   backoffDelay,
   defaultRandom,
   randomId,
@@ -116,7 +118,7 @@ export class TcpTransport implements Transport {
     this.id = options.id ?? randomId(this.random)
     this.clock = options.clock ?? realClock
     this.maxFrameBytes = options.maxFrameBytes ?? 256 * 1024 * 1024
-    if (!options.listen && !options.connect) throw new RangeError('tcp: give `listen`, `connect`, or both')
+    if (!options.listen && !options.connect) throw new ConfigError('tcp: give `listen`, `connect`, or both')
   }
 
   /** The port this transport listens on (after `open()`), if it listens. */
@@ -131,7 +133,7 @@ export class TcpTransport implements Transport {
   }
 
   async open(handler: TransportHandler): Promise<void> {
-    if (this.state !== 'new') throw new Error('tcp: open() called twice')
+    if (this.state !== 'new') throw new TransportError('tcp: open() was called twice; a transport opens once (after close(), make a new one with tcp(…))')
     this.handler = handler
     this.state = 'open'
     const { listen, connect } = this.options
@@ -304,7 +306,7 @@ export class TcpTransport implements Transport {
       if (first !== head) c.chunks = [first]
       const length = first.readUInt32BE(0)
       if (length === 0 || length - 1 > this.maxFrameBytes) {
-        this.handler?.error(new Error(`tcp: a frame of ${length - 1} bytes from ${c.peer ?? 'an unidentified peer'} exceeds maxFrameBytes (${this.maxFrameBytes}) or is empty; closing that connection`))
+        this.handler?.error(new TransportError(`tcp: a frame of ${length - 1} bytes from ${c.peer ?? 'an unidentified peer'} exceeds maxFrameBytes (${this.maxFrameBytes}) or is empty; closing that connection`))
         c.chunks = []
         c.buffered = 0
         c.socket.destroy()
@@ -331,7 +333,7 @@ export class TcpTransport implements Transport {
       const peer = cut < 0 ? text : text.slice(0, cut)
       const incarnation = cut < 0 ? undefined : text.slice(cut + 1)
       if (!peer || c.peer !== undefined) {
-        h.error(new Error('tcp: a HELLO was empty or repeated; closing that connection'))
+        h.error(new TransportError('tcp: a HELLO was empty or repeated; closing that connection'))
         c.socket.destroy()
         return
       }
@@ -341,7 +343,7 @@ export class TcpTransport implements Transport {
       if (peer === this.id) {
         // This transport reached itself (its own address is in `connect`), or another end uses its id.
         c.self = true
-        if (incarnation !== this.incarnation) h.error(new Error(`tcp: a peer uses this end's own id ${peer}; closing that connection`))
+        if (incarnation !== this.incarnation) h.error(new TransportError(`tcp: a peer uses this end's own id ${peer}; closing that connection`))
         c.socket.destroy()
         return
       }
@@ -366,7 +368,7 @@ export class TcpTransport implements Transport {
     } else if (type === BYE) {
       c.bye = true
     } else {
-      h.error(new Error(`tcp: unexpected frame type ${type} from ${c.peer ?? 'an unidentified peer'}; closing that connection`))
+      h.error(new TransportError(`tcp: unexpected frame type ${type} from ${c.peer ?? 'an unidentified peer'}; closing that connection`))
       c.socket.destroy()
     }
   }

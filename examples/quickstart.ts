@@ -10,8 +10,8 @@ class Todo {
 
 // Two nodes in one process, joined by the in-memory transport.
 const [a, b] = memoryPair()
-const active = await Understudy.start({ group: 'todo-app', transport: a, role: 'active', classes: [Todo] })
-const standby = await Understudy.start({ group: 'todo-app', transport: b, classes: [Todo] })
+const active = await Understudy.start({ group: 'todo-app', transport: a, role: 'active', classes: { Todo } })
+const standby = await Understudy.start({ group: 'todo-app', transport: b, classes: { Todo } })
 
 const state = active.register('app', { todos: [] as Todo[] })
 state.todos.push(new Todo('write tests')) // tracked; no serializer code

@@ -1,19 +1,24 @@
 /**
  * Every error Understudy throws or emits is an `UnderstudyError` with a stable
  * `code`, so callers can branch on `err.code` without string matching.
+ *
+ * Each class sets `name` from a string literal (never from the class's own
+ * name, which a minifier renames), so `err.name` reads `'NotActiveError'` in a
+ * production bundle too.
  */
 export class UnderstudyError extends Error {
+  override name = 'UnderstudyError'
   /** Stable machine-readable code, e.g. `'NOT_ACTIVE'`. */
   readonly code: string
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
-    this.name = new.target.name
   }
 }
 
 /** A write was attempted on a node that is not the ACTIVE (a standby mirror, or a stopped node). */
 export class NotActiveError extends UnderstudyError {
+  override name = 'NotActiveError'
   constructor(message: string) {
     super('NOT_ACTIVE', message)
   }
@@ -25,6 +30,7 @@ export class NotActiveError extends UnderstudyError {
  * e.g. `app.todos[3].owner`. The graph is left exactly as it was.
  */
 export class UnsupportedValueError extends UnderstudyError {
+  override name = 'UnsupportedValueError'
   readonly path: string
   constructor(path: string, what: string, hint: string) {
     super('UNSUPPORTED_VALUE', `${path}: cannot replicate ${what}. ${hint}`)
@@ -48,6 +54,7 @@ export type ProtocolErrorCode =
  * `reason` is the sub-code, `where` the position in the frame.
  */
 export class ProtocolError extends UnderstudyError {
+  override name = 'ProtocolError'
   readonly reason: ProtocolErrorCode
   readonly where: string
   constructor(reason: ProtocolErrorCode, where: string, detail: string) {
@@ -59,6 +66,7 @@ export class ProtocolError extends UnderstudyError {
 
 /** A frame from an older epoch (a deposed active) was refused. It was never applied. */
 export class StaleEpochError extends UnderstudyError {
+  override name = 'StaleEpochError'
   readonly frameEpoch: number
   readonly currentEpoch: number
   constructor(frameEpoch: number, currentEpoch: number, from: string) {
@@ -70,6 +78,7 @@ export class StaleEpochError extends UnderstudyError {
 
 /** A sync commit was not acknowledged by the standby within `commitTimeoutMs`. The change is kept and still replicates. */
 export class CommitTimeoutError extends UnderstudyError {
+  override name = 'CommitTimeoutError'
   readonly seq: number
   constructor(seq: number, timeoutMs: number, standbys: number) {
     super(
@@ -83,6 +92,7 @@ export class CommitTimeoutError extends UnderstudyError {
 
 /** Invalid options (bad timings, an unknown mode, a duplicate class name…). */
 export class ConfigError extends UnderstudyError {
+  override name = 'ConfigError'
   constructor(message: string) {
     super('CONFIG', message)
   }
@@ -90,6 +100,7 @@ export class ConfigError extends UnderstudyError {
 
 /** The instance was closed; no further commits or registrations are possible. */
 export class ClosedError extends UnderstudyError {
+  override name = 'ClosedError'
   constructor(what: string) {
     super('CLOSED', `${what}: this Understudy instance is closed`)
   }
@@ -101,6 +112,7 @@ export class ClosedError extends UnderstudyError {
  * only checkpoints are affected.
  */
 export class StorageUnavailableError extends UnderstudyError {
+  override name = 'StorageUnavailableError'
   constructor(what: string, options?: { cause?: unknown }) {
     super('STORAGE_UNAVAILABLE', `${what}: durable storage is unavailable; replication continues, checkpoints do not`, options)
   }
@@ -108,6 +120,7 @@ export class StorageUnavailableError extends UnderstudyError {
 
 /** A sections call with a bad argument: a section that already exists, data over the size limit, bad attributes. */
 export class InvalidParamError extends UnderstudyError {
+  override name = 'InvalidParamError'
   constructor(message: string) {
     super('INVALID_PARAM', message)
   }
@@ -115,6 +128,7 @@ export class InvalidParamError extends UnderstudyError {
 
 /** The section (or checkpoint) named does not exist. */
 export class NotExistError extends UnderstudyError {
+  override name = 'NotExistError'
   constructor(message: string) {
     super('NOT_EXIST', message)
   }
@@ -122,7 +136,48 @@ export class NotExistError extends UnderstudyError {
 
 /** The checkpoint already holds `maxSections` sections. */
 export class NoSpaceError extends UnderstudyError {
+  override name = 'NoSpaceError'
   constructor(message: string) {
     super('NO_SPACE', message)
+  }
+}
+
+/**
+ * A frame holds objects of a class this node has not registered under that
+ * name (`className`). They are kept, with all their data, as plain objects,
+ * and get their prototype as soon as the class is registered
+ * (`register(name, initial, { classes: { Todo } })`). Reported once per name,
+ * as an `error` event.
+ */
+export class UnknownClassError extends UnderstudyError {
+  override name = 'UnknownClassError'
+  readonly className: string
+  constructor(className: string) {
+    super(
+      'UNKNOWN_CLASS',
+      `objects of class "${className}" arrived, but no class is registered under that name here: they are kept as plain objects ` +
+        `(their data replicates) until it is. Register it on every node, under the same name: classes: { ${/^[A-Za-z_$][\w$]*$/.test(className) ? className : `'${className}': TheClass`} }.`,
+    )
+    this.className = className
+  }
+}
+
+/**
+ * A transport was misused (opened twice, reused after `close()`) or a peer
+ * sent bytes it must reject (garbage, an oversized or unexpected frame). The
+ * message names the adapter and the peer.
+ */
+export class TransportError extends UnderstudyError {
+  override name = 'TransportError'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TRANSPORT', message, options)
+  }
+}
+
+/** The lease or election could not do its job (a lease table that kept changing under a write, an election worker's failure). */
+export class LeaseError extends UnderstudyError {
+  override name = 'LeaseError'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LEASE', message, options)
   }
 }

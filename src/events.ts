@@ -22,7 +22,7 @@ export class Emitter<Events extends object> {
     return off
   }
 
-  /** Removes a listener added with {@link Emitter.on}. */
+  /** Removes a listener added with `on()`. */
   off<K extends keyof Events>(event: K, fn: (event: Events[K]) => void): void {
     this.listeners.get(event)?.delete(fn as (event: never) => void)
   }

@@ -25,16 +25,35 @@ export {
   InvalidParamError,
   NotExistError,
   NoSpaceError,
+  UnknownClassError,
+  TransportError,
+  LeaseError,
   type ProtocolErrorCode,
 } from './errors.js'
-export type { ClassLike, ClassList } from './graph/kinds.js'
-export { Checkpointer, CheckpointCorruptError, crc32, type CheckpointPolicy } from './checkpoints/checkpointer.js'
-export { SectionCheckpoint, type SectionAttributes } from './checkpoints/sections.js'
+export type { ClassLike, ClassList, NamedClass } from './graph/kinds.js'
+export { Checkpointer, CheckpointCorruptError, crc32, type CheckpointPolicy, type CheckpointerOptions, type Restored } from './checkpoints/checkpointer.js'
+export { SectionCheckpoint, type SectionAttributes, type Section } from './checkpoints/sections.js'
 export { MemoryCheckpointStore, checkKey, compareKeys, hasPrefix, type CheckpointStore, type StoreEntry, type StoreKey } from './checkpoints/store.js'
 export { MemoryLeaseStore, asLeaseRow, decideHeartbeat, isExpired, longExpired, mayTakeOver, mayEverTakeOver, releasedRow, nodeOfHolder, incarnationId, type LeaseRow, type LeaseStore } from './roles/lease.js'
-export { remoteElection, serveElection, type ElectionService, type ElectionWorker } from './roles/remote.js'
+export { remoteElection, serveElection, type ElectionService, type ElectionWorker, type MessageEndpoint, type Host as ElectionHost } from './roles/remote.js'
 export { Elector, checkHeartbeat, eligibleWith, type Candidacy, type HeartbeatOptions, type ElectorEvents, type ElectorLike, type ElectionFactory } from './roles/elector.js'
-export { PROTOCOL_VERSION, readFrame, type Frame } from './codec/frames.js'
+export {
+  PROTOCOL_VERSION,
+  readFrame,
+  type Frame,
+  type HelloFrame,
+  type SnapshotFrame,
+  type DeltaFrame,
+  type AckFrame,
+  type ResyncFrame,
+  type HandoverFrame,
+  type PersistedFrame,
+  type RoleName,
+  type CodecLimits,
+  RoleCode,
+} from './codec/frames.js'
+export { Kind, ArrayOp, type DeltaBody, type SnapshotBody, type NodeRecord, type Cell, type RootList, type ChangeList, type Primitive, type Ref, type Hole, type NegZero } from './graph/wire.js'
+export type { LogLimits } from './replication/primary.js'
 export { RestartTracker, restartPolicy, DEFAULT_RESTART, type RestartPolicy, type RestartDecision, type ExitStatus } from './restart.js'
 export {
   runSequence,

@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto'
 import { indexedDbCheckpoints } from 'understudy-ha/adapters/indexeddb'
-import { runCheckpointStoreContract } from './contract/checkpoint-store.js'
+import { runCheckpointStoreContract } from 'understudy-ha/testing'
 
 let n = 0
 runCheckpointStoreContract('indexeddb (fake-indexeddb)', () => indexedDbCheckpoints(`group-${process.pid}-${++n}`))

@@ -16,8 +16,8 @@ async function tempDir(): Promise<string> {
 /** An active with a standby, checkpointing to `dir`; runs `work`, then stops both. Returns the last committed state's dump. */
 async function session(dir: string, work: (root: { items: unknown[]; n: number }) => Promise<void>): Promise<string> {
   const net = new MemoryNetwork()
-  const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', checkpoints: fsCheckpoints(dir), classes: [Point] })
-  const standby = await Understudy.start({ group: 'g', transport: net.join('b'), classes: [Point] })
+  const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', checkpoints: fsCheckpoints(dir), classes: { Point } })
+  const standby = await Understudy.start({ group: 'g', transport: net.join('b'), classes: { Point } })
   const root = active.register('app', { items: [] as unknown[], n: 0 })
   await work(root)
   await active.commit()
@@ -37,7 +37,7 @@ describe('checkpoints: restore after both sides stop', () => {
         root.n = i
       }
     })
-    const again = await Understudy.start({ group: 'g', transport: new MemoryNetwork().join('a2'), role: 'active', checkpoints: fsCheckpoints(dir), classes: [Point] })
+    const again = await Understudy.start({ group: 'g', transport: new MemoryNetwork().join('a2'), role: 'active', checkpoints: fsCheckpoints(dir), classes: { Point } })
     const root = again.register('app', { items: [] as unknown[], n: -1 })
     expect(canonicalDump(root)).toBe(before)
     expect(again.restored?.corrupt).toEqual([])

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { Decoder, Encoder } from 'cbor-x'
 import { describe, expect, it } from 'vitest'
+import { ProtocolError } from '../src/errors.js'
 import { CborReader, CborError } from '../src/codec/reader.js'
 import { CborWriter } from '../src/codec/writer.js'
 
@@ -58,7 +59,7 @@ describe('CborWriter', () => {
   })
 
   it('refuses values a frame never holds', () => {
-    expect(() => new CborWriter().encode([{}])).toThrow(TypeError)
+    expect(() => new CborWriter().encode([{}])).toThrow(ProtocolError)
     expect(() => new CborWriter().encode(new Map())).toThrow(/cannot encode \[object Map\]/)
   })
 })

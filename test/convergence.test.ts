@@ -49,11 +49,11 @@ describe('invariant 1 — convergence', () => {
       fc.asyncProperty(fc.array(opArb, { maxLength: 40 }), fc.array(opArb, { maxLength: 20 }), async (before, after) => {
         const clock = new VirtualClock()
         const net = new MemoryNetwork({ random: seededRandom(3) })
-        const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', clock, classes: [Point] })
+        const active = await Understudy.start({ group: 'g', transport: net.join('a'), role: 'active', clock, classes: { Point } })
         const root = active.register('app', initialGraph())
         await replay(before, () => active.commit({ mode: 'async' }), root)
         await active.commit({ mode: 'async' })
-        const late = await Understudy.start({ group: 'g', transport: net.join('late'), clock, classes: [Point] })
+        const late = await Understudy.start({ group: 'g', transport: net.join('late'), clock, classes: { Point } })
         await replay(after, () => active.commit(), root)
         await active.commit()
         expect(late.stats().snapshots).toBe(1)
@@ -68,7 +68,7 @@ describe('invariant 1 — convergence', () => {
   it('converges through loss, duplication and reordering (seeded network, virtual clock)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 50 }), fc.integer({ min: 1, max: 1_000_000 }), async (ops, seed) => {
-        const c = await startPair({ delivery: 'manual', loss: 0.15, duplicate: 0.1, reorder: true }, { classes: [Point] }, seed)
+        const c = await startPair({ delivery: 'manual', loss: 0.15, duplicate: 0.1, reorder: true }, { classes: { Point } }, seed)
         try {
           const root = c.active.register('app', initialGraph())
           c.standby.register('app', {})

@@ -90,9 +90,12 @@ describe.runIf(haveChromium())('web demo in Chromium', () => {
     expect(await (standby as Page).evaluate(() => (globalThis as unknown as { demo: { sharedTags(): boolean } }).demo.sharedTags())).toBe(true)
 
     const closedAt = Date.now()
+    const activeName = await active.evaluate(() => (globalThis as unknown as { demo: { name: string } }).demo.name)
     await (active as Page).close()
     await roleIs(standby as Page, 'active')
     const tookMs = Date.now() - closedAt
+    // Not just a badge flip: the event list says the active left.
+    await (standby as Page).waitForFunction((n) => document.getElementById('log')?.textContent?.includes(`peer ${n} left: it was the active`), activeName, { timeout: 10_000 })
     const after = await state(standby as Page)
     for (const t of acked) expect(after.todos).toContain(t)
     console.log(`web demo: the standby tab was active ${tookMs} ms after the active tab closed`)
@@ -144,6 +147,10 @@ describe.runIf(haveChromium())('web demo in Chromium', () => {
     await roleIs(standby as Frame, 'active')
     expect((await state(standby as Frame)).todos).toEqual(acked)
     await (standby as Frame).waitForFunction(() => document.getElementById('failover')?.textContent?.includes("after the active's crash"))
+    // A crash says no goodbye: the survivor still reports the active as gone once its pings stop.
+    await (standby as Frame).waitForFunction(() => /peer \w+ left: it was the active/.test(document.getElementById('log')?.textContent ?? ''), undefined, { timeout: 10_000 })
+    // The crashed pane keeps showing where it was, not "epoch 0 · seq -1".
+    expect(await active.evaluate(() => [document.getElementById('epoch')?.textContent, document.getElementById('seq')?.textContent])).not.toContain('-1')
     await page.screenshot({ path: join(ARTIFACTS, 'demo-web-after-crash.png'), fullPage: true })
 
     // The crashed pane reloads and rejoins as the standby.
@@ -169,5 +176,55 @@ describe.runIf(haveChromium())('web demo in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'demo-web-two-pane.png'), fullPage: true })
     expect((await state(standby as Frame)).todos).toEqual(acked)
     await page.close()
+  }, 120_000)
+
+  it('tabs reuse the lowest free name, so a tab opened after every tab closed restores that name\'s IndexedDB state instead of starting empty', async () => {
+    const profile = await browser.newContext({ viewport: { width: 1280, height: 760 } })
+    const openTab = async () => {
+      const p = await profile.newPage()
+      await p.goto(`${site.url}pane.html`)
+      await ready(p)
+      return p
+    }
+    const first = [await openTab(), await openTab()]
+    const names = await Promise.all(first.map((p) => p.evaluate(() => (globalThis as unknown as { demo: { name: string } }).demo.name)))
+    expect(names.sort()).toEqual(['tab-1', 'tab-2'])
+    const [active] = await settled(first)
+    await addTodo(active, 'survives closing every tab', 'home')
+    for (const p of first) await p.close()
+    const again = [await openTab(), await openTab()]
+    const [, [other]] = await settled(again)
+    for (const p of again) expect((await state(p)).todos).toEqual(['survives closing every tab'])
+    expect((await state(other as Page)).restoredSeq).toBeGreaterThanOrEqual(0)
+    const databases = await (other as Page).evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? '').filter((n) => n.startsWith('understudy-demo-')).sort())
+    expect(databases).toEqual(['understudy-demo-tab-1', 'understudy-demo-tab-2'])
+    await profile.close()
+  }, 120_000)
+
+  it('desktop and phone widths: a viewport meta, no sideways scrolling, coloured legend swatches, epoch and seq explained; screenshots', async () => {
+    const shots: [string, { width: number; height: number }, boolean][] = [
+      ['desktop', { width: 1280, height: 800 }, false],
+      ['phone', { width: 390, height: 844 }, true],
+    ]
+    for (const [label, viewport, isMobile] of shots) {
+      const profile = await browser.newContext({ viewport, isMobile, hasTouch: isMobile, deviceScaleFactor: isMobile ? 2 : 1 })
+      const page = await profile.newPage()
+      await page.goto(site.url)
+      const pane = await profile.newPage()
+      await pane.goto(`${site.url}pane.html?name=${label}`)
+      await ready(pane)
+      for (const p of [page, pane]) {
+        // Without a viewport meta, a phone lays the page out 980 px wide and shrinks it.
+        const layout = await p.evaluate(() => ({ inner: window.innerWidth, scroll: document.documentElement.scrollWidth }))
+        expect(layout.inner, `${label} ${p.url()}`).toBe(viewport.width)
+        expect(layout.scroll, `${label} ${p.url()}: sideways scrolling`).toBeLessThanOrEqual(viewport.width)
+      }
+      const swatches = await pane.evaluate(() => [...document.querySelectorAll('.legend .swatch')].map((s) => getComputedStyle(s).backgroundColor))
+      expect(swatches).toEqual(['rgb(31, 138, 76)', 'rgb(184, 189, 199)', 'rgb(192, 57, 43)'])
+      expect(await pane.textContent('.explain')).toMatch(/epoch.*takeover.*seq.*batch/s)
+      await page.screenshot({ path: join(ARTIFACTS, `demo-web-${label}.png`), fullPage: true })
+      await pane.screenshot({ path: join(ARTIFACTS, `demo-web-pane-${label}.png`), fullPage: true })
+      await profile.close()
+    }
   }, 120_000)
 })

@@ -37,7 +37,7 @@ describe('end to end over real transports', () => {
     it(`two Node processes over ${kind} on 127.0.0.1: the standby in the other process converges (invariant 1)`, async () => {
       const transport: Transport = kind === 'tcp' ? tcp({ id: 'active', listen: { port: 0 } }) : webSocketServer({ id: 'active', port: 0 })
       // minStandbys: 1 — an acknowledged commit is on the standby (a lone active would acknowledge on its own word).
-      const active = await Understudy.start({ group: 'e2e', transport, role: 'active', classes: [Point], minStandbys: 1 })
+      const active = await Understudy.start({ group: 'e2e', transport, role: 'active', classes: { Point }, minStandbys: 1 })
       cleanup.push(() => active.close())
       const port = (transport as TcpTransport | WebSocketServerTransport).port as number
       const child: ChildProcess = fork(new URL('test/e2e/peer.ts', ROOT), [kind, kind === 'tcp' ? String(port) : `ws://127.0.0.1:${port}`], {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { NotActiveError } from 'understudy-ha'
+import { NotActiveError, type ClassList } from 'understudy-ha'
 import { expectIsomorphic } from './support/isomorphic.js'
 import { Point } from './support/ops.js'
 import { startPair } from './support/pair.js'
 
 /** Runs `mutate` on the active's root in one batch, commits, and checks the standby converged. */
-async function converges<T extends object>(initial: T, mutate: (root: T) => void, classes = [Point]): Promise<T> {
+async function converges<T extends object>(initial: T, mutate: (root: T) => void, classes: ClassList = { Point }): Promise<T> {
   const c = await startPair({}, { classes })
   try {
     const root = c.active.register('r', initial)
@@ -163,7 +163,7 @@ describe('invariant 1 — convergence: collections, dates, typed arrays, classes
         r.acct.amount = 42
         r.p.x = 6
       },
-      [Point, Account as never],
+      { Point, Account },
     )
     expect(mirror.acct).toBeInstanceOf(Account)
     expect(mirror.acct.balance).toBe(42)
@@ -240,12 +240,12 @@ describe('standby mirror', () => {
   it('objects of a class the standby registers only later get their prototype when it does', async () => {
     const c = await startPair()
     try {
-      const root = c.active.register('app', { p: null as Point | null }, { classes: [Point] })
+      const root = c.active.register('app', { p: null as Point | null }, { classes: { Point } })
       root.p = new Point(3, 4)
       await c.active.commit()
       const early = c.standby.root('app') as { p: Point }
       expect(early.p).not.toBeInstanceOf(Point)
-      const mirror = c.standby.register('app', { p: null as Point | null }, { classes: [Point] })
+      const mirror = c.standby.register('app', { p: null as Point | null }, { classes: { Point } })
       expect(mirror.p).toBeInstanceOf(Point)
       expect(mirror.p?.norm()).toBe(5)
     } finally {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileLease } from 'understudy-ha/adapters/file-lease'
 import { decideHeartbeat, MemoryLeaseStore } from '../src/roles/lease.js'
-import { runLeaseStoreContract } from './contract/lease-store.js'
+import { runLeaseStoreContract } from 'understudy-ha/testing'
 import { Elector, checkHeartbeat } from '../src/roles/elector.js'
 import { settle } from './support/pair.js'
 

@@ -23,4 +23,11 @@ describe('README', () => {
     expect(readme).toMatch(/npm test\s+# the test suite/)
     expect(readFileSync(join(ROOT, '.ci/run'), 'utf8')).toMatch(/^npm test$/m)
   })
+
+  it('links absolutely (a registry page has no repository beside it to resolve relative links against)', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const links = [...readme.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1] as string)
+    expect(links.length).toBeGreaterThan(5)
+    expect(links.filter((l) => !/^(https:\/\/|#)/.test(l))).toEqual([])
+  })
 })

@@ -243,7 +243,8 @@ describe('groups and configuration', () => {
     expect(() => ha.register('x', 5 as never)).toThrow(/initial value must be an object/)
     class A {}
     const B = class A {}
-    expect(() => ha.register('y', {}, { classes: [A, B] })).toThrow(/"A" is already bound to another class/)
+    ha.register('y', {}, { classes: { A } })
+    expect(() => ha.register('z', {}, { classes: { A: B } })).toThrow(/"A" is already bound to another class/)
     await ha.close()
   })
 })

@@ -2,7 +2,7 @@ import { createServer, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Understudy } from 'understudy-ha'
 import { tcp } from 'understudy-ha/adapters/tcp'
-import { Recorder } from './contract/transport.js'
+import { Recorder } from 'understudy-ha/testing'
 
 /** A peer that says HELLO and then stops reading: a stalled standby. */
 async function stalledPeer(): Promise<{ port: number; resume(): void; close(): Promise<void> }> {

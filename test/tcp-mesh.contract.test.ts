@@ -5,7 +5,7 @@
  */
 import { createConnection, createServer, type Server } from 'node:net'
 import { tcp, type TcpTransport } from 'understudy-ha/adapters/tcp'
-import { runTransportContract } from './contract/transport.js'
+import { runTransportContract } from 'understudy-ha/testing'
 
 /** Two free ports on 127.0.0.1, picked by the kernel (port 0) and released, so each end can name the other's before either opens. */
 async function freePorts(): Promise<[number, number]> {

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryLeaseStore, Understudy, realClock } from 'understudy-ha'
 import { tcp, type TcpTransport } from 'understudy-ha/adapters/tcp'
-import { Recorder } from './contract/transport.js'
+import { Recorder } from 'understudy-ha/testing'
 import { canonicalDump } from './support/dump.js'
 
 const COMMITS = 1000

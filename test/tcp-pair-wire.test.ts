@@ -7,7 +7,7 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tcp, type TcpTransport } from 'understudy-ha/adapters/tcp'
-import { Recorder } from './contract/transport.js'
+import { Recorder } from 'understudy-ha/testing'
 
 const HELLO = 0
 const FRAME = 1

@@ -6,7 +6,7 @@ import { MemoryNetwork, type MemoryTransport } from 'understudy-ha/adapters/memo
 import { tcp, type TcpTransport } from 'understudy-ha/adapters/tcp'
 import { webSocket, type WebSocketTransport } from 'understudy-ha/adapters/websocket'
 import { webSocketServer, type WebSocketServerTransport } from 'understudy-ha/adapters/websocket/server'
-import { runTransportContract } from './contract/transport.js'
+import { runTransportContract } from 'understudy-ha/testing'
 
 let seq = 0
 const unique = (p: string) => `${p}-${process.pid}-${++seq}-${Math.random().toString(36).slice(2)}`

@@ -15,7 +15,7 @@ const CASES: [string, () => unknown, RegExp][] = [
   ['a WeakSet', () => new WeakSet(), /a WeakSet/],
   ['a WeakRef', () => new WeakRef({}), /a WeakRef/],
   ['a Promise', () => Promise.resolve(1), /a Promise/],
-  ['an unregistered class instance', () => new Unregistered(), /unregistered class Unregistered.*classes: \[Unregistered\]/],
+  ['an unregistered class instance', () => new Unregistered(), /unregistered class Unregistered.*classes: \{ Unregistered \}/],
   ['a DOM node', () => document.createElement('div'), /a DOM node \(DIV\)/],
   ['a frozen object', () => Object.freeze({ a: 1 }), /frozen/],
   ['a DataView', () => new DataView(new ArrayBuffer(4)), /DataView/],

@@ -17,7 +17,7 @@
  * it is fenced.
  */
 import { openDB } from 'idb'
-import { asLeaseRow, decideHeartbeat, isExpired, releasedRow, remoteElection, type ElectionFactory, type ElectionWorker, type LeaseRow, type LeaseStore } from '../../src/index.js'
+import { ConfigError, asLeaseRow, decideHeartbeat, isExpired, releasedRow, remoteElection, type ElectionFactory, type ElectionWorker, type LeaseRow, type LeaseStore } from '../../src/index.js'
 
 export interface WebLocksLeaseOptions {
   /** The lock manager (default: `navigator.locks`). */
@@ -130,12 +130,12 @@ export class WebLocksLeaseStore implements LeaseStore {
   ) {
     const g = globalThis as { indexedDB?: unknown; localStorage?: Storage; navigator?: { locks?: LockManager } }
     const locks = options.locks ?? g.navigator?.locks
-    if (!locks) throw new Error('webLocksLease: needs navigator.locks (a browser page or worker)')
+    if (!locks) throw new ConfigError('webLocksLease: needs navigator.locks (a browser page or worker); elsewhere use another lease store')
     this.locks = locks
     this.tableLockTimeoutMs = options.tableLockTimeoutMs ?? 1000
     const kind = options.table ?? (g.localStorage ? 'localStorage' : 'indexedDB')
-    if (kind === 'localStorage' && !g.localStorage) throw new Error('webLocksLease: there is no localStorage here (a worker?): use table "indexedDB"')
-    if (kind === 'indexedDB' && !g.indexedDB) throw new Error('webLocksLease: there is no IndexedDB here')
+    if (kind === 'localStorage' && !g.localStorage) throw new ConfigError('webLocksLease: there is no localStorage here (a worker?): use table "indexedDB"')
+    if (kind === 'indexedDB' && !g.indexedDB) throw new ConfigError('webLocksLease: there is no IndexedDB here; use table "localStorage" in a page')
     this.store = kind === 'localStorage' ? localTable(g.localStorage as Storage) : indexedDbTable(options.database ?? 'understudy-lease')
   }
 

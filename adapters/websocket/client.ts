@@ -5,6 +5,7 @@
  * backoff and jitter on the injected clock until `close()`.
  */
 import {
+  TransportError,
   backoffDelay,
   defaultRandom,
   randomId,
@@ -83,7 +84,7 @@ export class WebSocketTransport implements Transport {
   }
 
   async open(handler: TransportHandler): Promise<void> {
-    if (this.state !== 'new') throw new Error('webSocket: open() called twice')
+    if (this.state !== 'new') throw new TransportError('webSocket: open() was called twice; a transport opens once (after close(), make a new one with webSocket(…))')
     this.handler = handler
     this.state = 'open'
     this.Ctor =
@@ -153,7 +154,7 @@ export class WebSocketTransport implements Transport {
         h.peerUp(r.peer)
       } else if (r.kind === 'frame' && this.peer !== undefined) h.message(this.peer, r.data)
       else if (r.kind === 'bye') this.bye = true
-      else if (r.kind === 'error') h.error(new Error(`webSocket ${this.url}: ${r.message}`))
+      else if (r.kind === 'error') h.error(new TransportError(`webSocket ${this.url}: ${r.message}`))
     }
     socket.onerror = () => {
       /* followed by onclose, which reports and reconnects */

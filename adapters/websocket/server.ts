@@ -4,7 +4,7 @@
  */
 import type { Server as HttpServer } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { randomId, defaultRandom, type PeerId, type Random, type Transport, type TransportHandler } from '../../src/index.js'
+import { TransportError, randomId, defaultRandom, type PeerId, type Random, type Transport, type TransportHandler } from '../../src/index.js'
 import { BYE, DEFAULT_CHUNK_BYTES, DEFAULT_MAX_FRAME_BYTES, HELLO, Reassembler, envelope, pieces } from './framing.js'
 
 export interface WebSocketServerOptions {
@@ -57,7 +57,7 @@ export class WebSocketServerTransport implements Transport {
   }
 
   async open(handler: TransportHandler): Promise<void> {
-    if (this.state !== 'new') throw new Error('webSocketServer: open() called twice')
+    if (this.state !== 'new') throw new TransportError('webSocketServer: open() was called twice; a transport opens once (after close(), make a new one with webSocketServer(…))')
     this.handler = handler
     this.state = 'open'
     const o = this.options
@@ -129,7 +129,7 @@ export class WebSocketServerTransport implements Transport {
       if (!h || this.state !== 'open') return
       const r = inbox.take(data)
       if (r.kind === 'hello') {
-        if (c.peer !== undefined) return h.error(new Error('webSocketServer: a repeated HELLO was ignored'))
+        if (c.peer !== undefined) return h.error(new TransportError('webSocketServer: a repeated HELLO was ignored'))
         c.peer = r.peer
         const old = this.byPeer.get(r.peer)
         this.byPeer.set(r.peer, c)
@@ -142,7 +142,7 @@ export class WebSocketServerTransport implements Transport {
         h.peerUp(r.peer)
       } else if (r.kind === 'frame' && c.peer !== undefined) h.message(c.peer, r.data)
       else if (r.kind === 'bye') c.bye = true
-      else if (r.kind === 'error') h.error(new Error(`webSocketServer: ${r.message} (from ${c.peer ?? 'an unidentified client'})`))
+      else if (r.kind === 'error') h.error(new TransportError(`webSocketServer: ${r.message} (from ${c.peer ?? 'an unidentified client'})`))
     })
     ws.on('error', (err) => this.handler?.error(err))
     ws.on('close', () => {

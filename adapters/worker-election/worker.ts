@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads'
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
-import { serveElection, type LeaseStore } from '../../src/index.js'
+import { ConfigError, serveElection, type LeaseStore } from '../../src/index.js'
 
 /** How the worker builds its lease store. */
 export interface LeaseSpec {
@@ -17,6 +17,6 @@ export interface LeaseSpec {
 serveElection(nodeEndpoint(parentPort as NonNullable<typeof parentPort>), async (spec) => {
   const { module, exportName, args } = spec as LeaseSpec
   const make = ((await import(module)) as Record<string, (...a: unknown[]) => LeaseStore>)[exportName]
-  if (typeof make !== 'function') throw new Error(`workerElection: ${module} has no export ${exportName}`)
+  if (typeof make !== 'function') throw new ConfigError(`workerElection: ${module} has no export ${exportName} (the lease store factory to run in the worker)`)
   return make(...args)
 })

@@ -40,7 +40,7 @@ const ha = await Understudy.start({
   lease: fileLease(join(dir, 'lease.json')),
   heartbeat: { intervalMs: 100, timeoutMs: 400 },
   checkpoints: fsCheckpoints(join(dir, `checkpoints-${id}`)),
-  classes: [Customer, Order],
+  classes: { Customer, Order },
 })
 say('started', { pid: process.pid, restoredSeq: ha.restored?.seq ?? -1 })
 ha.on('role', ({ role, epoch }) => say('role', { role, epoch }))

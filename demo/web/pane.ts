@@ -30,9 +30,28 @@ interface App {
 
 const GROUP = 'understudy-demo'
 const params = new URLSearchParams(location.search)
-// A stable name per pane (iframe) or per tab (kept in sessionStorage, which survives a reload).
-const name = params.get('name') ?? sessionStorage.getItem('understudy-demo-name') ?? `tab-${Math.random().toString(36).slice(2, 6)}`
-sessionStorage.setItem('understudy-demo-name', name)
+
+/**
+ * A tab's name is the lowest slot no open tab holds (a Web Lock held for the
+ * page's lifetime), so names — and the IndexedDB database named after each —
+ * are reused: open a tab after closing every tab and it is `tab-1` again,
+ * restoring `tab-1`'s checkpoint, instead of starting empty under a new random
+ * name and leaving the old database behind. (A random name per tab is the
+ * mistake to avoid when copying this: each run would orphan a database.)
+ */
+async function claimSlot(): Promise<string> {
+  for (let slot = 1; ; slot++) {
+    const held = await new Promise<boolean>((resolve) => {
+      void navigator.locks.request(`${GROUP}-slot-${slot}`, { ifAvailable: true }, (lock) => {
+        resolve(lock !== null)
+        return lock ? new Promise<void>(() => undefined) : undefined // held until the page goes away
+      })
+    })
+    if (held) return `tab-${slot}`
+  }
+}
+// Panes of the two-pane view are named by their iframe (left, right); tabs claim a slot.
+const name = params.get('name') ?? (await claimSlot())
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 $('name').textContent = name
 document.title = `${name} — Understudy`
@@ -53,8 +72,8 @@ const ha = await Understudy.start({
   transport: broadcastChannel(GROUP, { id: name, pingMs: 250, timeoutMs: 1000 }),
   election: webWorkerElection({ worker: () => new Worker(new URL('./election-worker.ts', import.meta.url), { type: 'module' }) }),
   heartbeat: { intervalMs: 100, timeoutMs: 400 },
-  checkpoints: indexedDbCheckpoints(`${GROUP}-${name}`),
-  classes: [Tag, Todo],
+  checkpoints: indexedDbCheckpoints(GROUP, { database: `${GROUP}-${name}` }), // one database per node name, reused by the next tab of that name
+  classes: { Tag, Todo },
 })
 if ((ha.restored?.seq ?? -1) >= 0) log(`restored from IndexedDB: seq ${ha.restored?.seq} of epoch ${ha.restored?.epoch}`)
 
@@ -83,7 +102,7 @@ ha.on('change', ({ snapshot, seq }) => {
   if (snapshot) log(`synced from the active (snapshot at seq ${seq})`)
   render()
 })
-ha.on('peer', ({ peer, up }) => log(`peer ${peer} ${up ? 'joined' : 'left'}`))
+ha.on('peer', ({ peer, up, role }) => log(up ? `peer ${peer} joined (${role})` : `peer ${peer} left${role === 'active' ? ': it was the active' : ''}`))
 ha.on('error', ({ error }) => log(`error: ${error.message}`))
 
 /** The active makes sure the shared tags exist. */
@@ -175,8 +194,11 @@ function render(): void {
   const badge = $('role')
   badge.textContent = role === 'stopped' ? 'stopped (crashed)' : role
   badge.className = `badge ${role}`
-  $('epoch').textContent = String(s.epoch)
-  $('seq').textContent = String(s.seq)
+  // A stopped node keeps showing where it was; before any batch there is no seq to show.
+  if (role !== 'stopped') {
+    $('epoch').textContent = s.epoch > 0 ? String(s.epoch) : '–'
+    $('seq').textContent = s.seq >= 0 ? String(s.seq) : 'none yet'
+  }
   $('lag').textContent =
     role === 'active'
       ? s.standbys

@@ -14,8 +14,9 @@ export default defineConfig({
   resolve: {
     alias: subpaths(ROOT).map((s) => ({ find: new RegExp(`^${s.name.replace(/[/\\-]/g, '\\$&')}$`), replacement: fileURLToPath(new URL(s.source, ROOT)) })),
   },
-  server: { host: '127.0.0.1', port: 5174 },
-  preview: { host: '127.0.0.1', port: 5174 },
+  // strictPort: when 5174 is taken, say so and stop, rather than quietly serving on another port than the README names.
+  server: { host: '127.0.0.1', port: 5174, strictPort: true },
+  preview: { host: '127.0.0.1', port: 5174, strictPort: true },
   worker: { format: 'es' },
   build: {
     target: 'es2022',

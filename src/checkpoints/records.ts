@@ -16,6 +16,7 @@ export type Crc = (bytes: Uint8Array, crc?: number) => number
  * message what the restore did instead.
  */
 export class CheckpointCorruptError extends UnderstudyError {
+  override name = 'CheckpointCorruptError'
   readonly key: string[]
   readonly detail: string
   constructor(key: string[], detail: string, outcome = 'restored the newest consistent state before it') {
@@ -25,17 +26,22 @@ export class CheckpointCorruptError extends UnderstudyError {
   }
 }
 
-/** Slicing-by-4 tables: T[k·256 + n] is the CRC of byte n followed by k zero bytes. Typed, so lookups stay unboxed. */
-const T = new Int32Array(256 * 4)
-for (let n = 0; n < 256; n++) {
-  let c = n
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-  T[n] = c
+/** Slicing-by-4 tables: T[k·256 + n] is the CRC of byte n followed by k zero bytes. Typed, so lookups stay unboxed. Built on first use, so importing the package costs nothing. */
+let crcTables: Int32Array | undefined
+function crcTable(): Int32Array {
+  if (crcTables) return crcTables
+  const T = new Int32Array(256 * 4)
+  for (let n = 0; n < 256; n++) {
+    let c = n
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+    T[n] = c
+  }
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 4; k++) T[k * 256 + n] = ((T[(k - 1) * 256 + n] as number) >>> 8) ^ (T[(T[(k - 1) * 256 + n] as number) & 255] as number)
+  return (crcTables = T)
 }
-for (let n = 0; n < 256; n++) for (let k = 1; k < 4; k++) T[k * 256 + n] = ((T[(k - 1) * 256 + n] as number) >>> 8) ^ (T[(T[(k - 1) * 256 + n] as number) & 255] as number)
 
-/** CRC-32 (IEEE), four bytes per step; `crc` continues a checksum over bytes that came before. */
 export function crc32(bytes: Uint8Array, crc = 0): number {
+  const T = crcTable()
   let c = ~crc
   let i = 0
   const n = bytes.length

@@ -20,7 +20,7 @@ export interface SectionAttributes {
 }
 
 /** One section as stored in the replicated graph. */
-interface Section {
+export interface Section {
   data: Uint8Array
   writtenAt: number
 }

@@ -72,11 +72,13 @@ export interface CodecLimits {
 }
 export const DEFAULT_LIMITS: CodecLimits = { maxFrameBytes: 256 * 1024 * 1024 }
 
-const writer = new CborWriter()
-const reader = new CborReader()
+// Made on first use, not at import: a bundle that never touches frames (an
+// app importing only `seededRandom`, say) then drops the codec entirely.
+let writer: CborWriter | undefined
+let reader: CborReader | undefined
 
 function write(parts: unknown[]): Uint8Array {
-  return writer.encode(parts)
+  return (writer ??= new CborWriter()).encode(parts)
 }
 
 export function writeHello(f: Omit<HelloFrame, 'type' | 'incarnation'> & { incarnation?: string }): Uint8Array {
@@ -126,7 +128,7 @@ export function readFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMIT
   if (bytes.length === 0) throw new ProtocolError('TRUNCATED', 'frame', 'empty frame')
   let raw: unknown
   try {
-    raw = reader.decode(bytes)
+    raw = (reader ??= new CborReader()).decode(bytes)
   } catch (err) {
     if (!(err instanceof CborError)) throw err
     throw new ProtocolError(err.truncated ? 'TRUNCATED' : 'MALFORMED', 'frame', `undecodable CBOR (${err.message})`)

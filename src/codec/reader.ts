@@ -1,3 +1,5 @@
+import { UnderstudyError } from '../errors.js'
+
 /**
  * A strict CBOR reader for Understudy's frames — the counterpart of
  * {@link CborWriter}: arrays, integers, floats, strings, byte strings,
@@ -14,18 +16,20 @@
  * frame shapes). A reader that knows only frames stays fast and is small
  * enough to audit for hostile input.
  */
-export class CborError extends Error {
+/** Bytes that are not a frame's CBOR. Internal: the frame and checkpoint readers turn it into a `ProtocolError` or `CheckpointCorruptError`. */
+export class CborError extends UnderstudyError {
+  override name = 'CborError'
   constructor(
     readonly truncated: boolean,
     message: string,
   ) {
-    super(message)
+    super('CBOR', message)
   }
 }
 
 /** Frames nest a handful of levels; anything deeper is not a frame. */
 const MAX_DEPTH = 32
-const utf8 = new TextDecoder()
+const utf8 = /* @__PURE__ */ new TextDecoder()
 
 export class CborReader {
   private buf: Uint8Array = new Uint8Array(0)
@@ -201,7 +205,7 @@ const CACHED = 16
  * bytes can equal another string's char codes: "café" is 63 61 66 c3 a9, the
  * char codes of "cafÃ©".)
  */
-const cache: (string | undefined)[] = new Array(1024)
+const cache: (string | undefined)[] = /* @__PURE__ */ new Array(1024)
 
 /** A short string, from the cache when the same ASCII bytes decoded to it before (checked byte by byte). */
 function cachedString(b: Uint8Array, start: number, n: number): string {
@@ -229,7 +233,6 @@ function cachedString(b: Uint8Array, start: number, n: number): string {
   return s
 }
 
-const fromCharCode = String.fromCharCode
 
 /** ASCII through {@link asciiString}; anything else through TextDecoder. */
 function shortString(b: Uint8Array, start: number, n: number): string {
@@ -247,9 +250,9 @@ function asciiString(b: Uint8Array, start: number, n: number): string {
   let s = ''
   let i = start
   for (; i + 8 <= end; i += 8)
-    s += fromCharCode(b[i] as number, b[i + 1] as number, b[i + 2] as number, b[i + 3] as number, b[i + 4] as number, b[i + 5] as number, b[i + 6] as number, b[i + 7] as number)
-  for (; i + 4 <= end; i += 4) s += fromCharCode(b[i] as number, b[i + 1] as number, b[i + 2] as number, b[i + 3] as number)
-  for (; i < end; i++) s += fromCharCode(b[i] as number)
+    s += String.fromCharCode(b[i] as number, b[i + 1] as number, b[i + 2] as number, b[i + 3] as number, b[i + 4] as number, b[i + 5] as number, b[i + 6] as number, b[i + 7] as number)
+  for (; i + 4 <= end; i += 4) s += String.fromCharCode(b[i] as number, b[i + 1] as number, b[i + 2] as number, b[i + 3] as number)
+  for (; i < end; i++) s += String.fromCharCode(b[i] as number)
   return s
 }
 

@@ -11,6 +11,8 @@
  * Encoding deltas is the product's hot path, so it gets a writer that only
  * knows these few types and stays fast.
  */
+import { ProtocolError } from '../errors.js'
+
 const MAX_U32 = 0xffffffff
 const U64_LIMIT = 1n << 64n
 
@@ -97,7 +99,7 @@ export class CborWriter {
         }
       }
     }
-    throw new TypeError(`CborWriter: cannot encode ${Object.prototype.toString.call(v)}`)
+    throw new ProtocolError('TYPE', 'encode', `CborWriter cannot encode ${Object.prototype.toString.call(v)}`)
   }
 
   private number(v: number): void {
@@ -165,4 +167,4 @@ export class CborWriter {
   }
 }
 
-const encoder = new TextEncoder()
+const encoder = /* @__PURE__ */ new TextEncoder()

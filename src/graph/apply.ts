@@ -166,6 +166,7 @@ function landing(g: GraphState, id: number, kind: Kind, tag: string | undefined,
   const placeholder = rootName !== undefined ? g.pending.get(rootName) : undefined
   if (same(placeholder) && placeholder.tag === tag) return placeholder
   const proto = kind === Kind.Class ? g.classes.prototypeOf(tag as string) : undefined
+  if (kind === Kind.Class && !proto && !g.unknownClasses.has(tag as string)) g.unknownClasses.set(tag as string, false)
   const target = shellTarget(kind, tag, payload, proto)
   return makeNode(g.typeOf(kind, tag), target)
 }

@@ -1,4 +1,4 @@
-import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnsupportedValueError } from '../errors.js'
+import { ConfigError, NotActiveError, ProtocolError, UnderstudyError, UnknownClassError, UnsupportedValueError } from '../errors.js'
 import * as apply from './apply.js'
 import type { Applied } from './apply.js'
 import { classify, describeUnsupported, type ClassList } from './kinds.js'
@@ -171,11 +171,29 @@ export class Graph extends GraphState implements GraphHost {
   addClasses(list: ClassList | undefined): void {
     const added = this.classes.add(list)
     if (!added.length) return
+    for (const name of added) this.unknownClasses.delete(name)
     this.byId.forEach((n) => {
       if (n.kind !== Kind.Class || !added.includes(n.tag as string)) return
       const proto = this.classes.prototypeOf(n.tag as string)
       if (proto && Object.getPrototypeOf(n.target) !== proto) Object.setPrototypeOf(n.target, proto)
     })
+  }
+
+  /**
+   * Takes the non-fatal problems to report: what {@link GraphState.errors} holds,
+   * and an {@link UnknownClassError} for each class name that arrived with no
+   * class registered for it and was not reported before (its objects are kept
+   * as plain objects until the class is registered).
+   */
+  takeErrors(): UnderstudyError[] {
+    const out = this.errors
+    this.errors = []
+    for (const [name, reported] of this.unknownClasses) {
+      if (reported) continue
+      this.unknownClasses.set(name, true)
+      out.push(new UnknownClassError(name))
+    }
+    return out
   }
 
   /** Makes this graph the writable one: roots only registered locally become real roots. */

@@ -4,11 +4,23 @@ import { Kind } from './wire.js'
 /** A class whose instances may live in a replicated graph. */
 export type ClassLike = abstract new (...args: never[]) => object
 
-/** Classes to rebuild on the standby: an array (named by `Class.name`) or an explicit name → class map. */
-export type ClassList = readonly ClassLike[] | Readonly<Record<string, ClassLike>>
+/** A class that carries its replication name itself, in a static `typeName` string (minifiers keep strings). */
+export type NamedClass = ClassLike & { readonly typeName: string }
+
+/**
+ * Classes to rebuild on the standby, each under a name that is the same on
+ * every node and in every build: a name → class map (`{ Todo }`, or
+ * `{ 'app.Todo': Todo }`), or an array of classes that each declare
+ * `static readonly typeName = 'Todo'`.
+ *
+ * A class's own `name` is never used: minifiers rename classes, differently in
+ * each bundle and each build, so a page and its worker (or yesterday's
+ * checkpoint and today's build) would disagree.
+ */
+export type ClassList = readonly NamedClass[] | Readonly<Record<string, ClassLike>>
 
 /** Typed-array constructors replicated by name. */
-export const TYPED_ARRAYS: ReadonlyMap<string, new (buffer: ArrayBuffer) => ArrayBufferView> = new Map(
+export const TYPED_ARRAYS: ReadonlyMap<string, new (buffer: ArrayBuffer) => ArrayBufferView> = /* @__PURE__ */ new Map(
   (
     [
       Int8Array,
@@ -25,7 +37,7 @@ export const TYPED_ARRAYS: ReadonlyMap<string, new (buffer: ArrayBuffer) => Arra
     ] as const
   ).map((c) => [c.name, c as unknown as new (buffer: ArrayBuffer) => ArrayBufferView]),
 )
-const TYPED_PROTOS = new Map([...TYPED_ARRAYS].map(([name, c]) => [c.prototype as object, name]))
+const TYPED_PROTOS = /* @__PURE__ */ new Map([...TYPED_ARRAYS].map(([name, c]) => [c.prototype as object, name]))
 
 /**
  * Names ↔ classes for instances that replicate with their prototype. Names
@@ -44,12 +56,12 @@ export class ClassRegistry {
   add(classes: ClassList | undefined): string[] {
     if (!classes) return []
     const entries: [string, ClassLike][] = Array.isArray(classes)
-      ? (classes as readonly ClassLike[]).map((c) => [c.name, c])
+      ? (classes as readonly ClassLike[]).map((c, i) => [explicitName(c, i), c])
       : Object.entries(classes as Record<string, ClassLike>)
     const added: string[] = []
     for (const [name, ctor] of entries) {
       if (typeof ctor !== 'function' || !ctor.prototype) throw new ConfigError(`classes: "${name}" is not a class`)
-      if (!name) throw new ConfigError('classes: an anonymous class needs a name; pass { Name: Class } instead')
+      if (!name) throw new ConfigError('classes: a class needs a non-empty name; pass { Name: Class }')
       const known = this.byName.get(name)
       if (known === ctor) continue
       if (known) throw new ConfigError(`classes: the name "${name}" is already bound to another class`)
@@ -67,6 +79,19 @@ export class ClassRegistry {
   prototypeOf(name: string): object | undefined {
     return this.byName.get(name)?.prototype as object | undefined
   }
+}
+
+/** An array entry's name: its own static `typeName` string, never its (minifiable) `name`. */
+function explicitName(c: ClassLike, i: number): string {
+  if (typeof c !== 'function') throw new ConfigError(`classes[${i}] is not a class`)
+  const own = Object.getOwnPropertyDescriptor(c, 'typeName')
+  if (own && typeof own.value === 'string') return own.value
+  const shown = c.name ? `${c.name}` : 'Name'
+  throw new ConfigError(
+    `classes[${i}] (${c.name || 'an anonymous class'}) has no explicit name. A class's own name is not stable: ` +
+      'minifiers rename classes, differently in each bundle and build, so nodes would not recognise each other\'s objects. ' +
+      `Pass { ${shown} } (the key is the name), or give the class \`static readonly typeName = '${shown}'\`.`,
+  )
 }
 
 /** The kind of a supported object, plus its tag (class or typed-array name); undefined when unsupported. */
@@ -111,6 +136,6 @@ export function describeUnsupported(v: unknown): { what: string; hint: string } 
   const name = typeof ctor?.name === 'string' && ctor.name ? ctor.name : tag
   return {
     what: `an instance of unregistered class ${name}`,
-    hint: `Register it: register(name, initial, { classes: [${name}] }) on every node, or store plain data.`,
+    hint: `Register it on every node: register(name, initial, { classes: { ${name} } }), or store plain data.`,
   }
 }

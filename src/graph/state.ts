@@ -14,6 +14,8 @@ import type { Kind } from './wire.js'
 export const MIN_SWEEP = 1024
 
 export abstract class GraphState {
+  /** Class names that arrived in frames without a registered class, and whether each was reported yet. */
+  readonly unknownClasses = new Map<string, boolean>()
   /**
    * Writes are refused after this time (`now()`): the lease was last confirmed
    * too long ago to be sure this node still holds it. Infinity without a lease.

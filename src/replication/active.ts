@@ -84,11 +84,7 @@ export class ActiveSession {
   /** Closes the current batch: numbers it, sends it to every standby, keeps it in the log and the checkpoints. */
   flush(): void {
     const body = this.graph.takeDelta()
-    if (this.graph.errors.length) {
-      const errors = this.graph.errors
-      this.graph.errors = []
-      for (const error of errors) this.link.error(error)
-    }
+    for (const error of this.graph.takeErrors()) this.link.error(error)
     if (!body) return
     const p = this.primary
     const { seq, frame, to } = p.record((seq) => writeDelta(p.epoch, seq, body))

@@ -115,6 +115,7 @@ export class StandbySession {
     }
     m.advance(epoch, seq)
     m.needFull = false
+    for (const error of this.graph.takeErrors()) this.link.error(error, from) // e.g. a class not registered here
     this.durable?.applied(epoch, seq, body, snapshot)
     this.o.applied(epoch, seq, snapshot, roots)
     return true

@@ -13,7 +13,7 @@ export function checkHeartbeat(h: HeartbeatOptions): void {
   if (!(h.intervalMs > 0)) throw new ConfigError(`heartbeat.intervalMs must be positive (got ${h.intervalMs})`)
   if (!(h.timeoutMs > 2 * h.intervalMs))
     throw new ConfigError(
-      `heartbeat.timeoutMs (${h.timeoutMs}) must exceed 2 × intervalMs (${2 * h.intervalMs}): a holder renews every I and must be able to miss one beat without losing the lease`,
+      `heartbeat.timeoutMs (${h.timeoutMs}) must exceed 2 × intervalMs (2 × ${h.intervalMs} = ${2 * h.intervalMs}): a holder renews every I and must be able to miss one beat without losing the lease`,
     )
 }
 

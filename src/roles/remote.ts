@@ -8,11 +8,12 @@
  */
 import * as Comlink from 'comlink'
 import { realClock } from '../clock.js'
+import { LeaseError } from '../errors.js'
 import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
 import type { LeaseRow, LeaseStore } from './lease.js'
 
 /** What the main thread offers the worker. */
-interface Host {
+export interface Host {
   elected(epoch: number): void
   demoted(reason: string): void
   error(message: string): void
@@ -31,9 +32,24 @@ export interface ElectionService {
   poke(): void
 }
 
-/** A started worker: its comlink endpoint and how to end it. */
+/**
+ * What the election talks over: a `Worker`, a worker's `self`, a
+ * `MessagePort`, or comlink's Node adapter around a `worker_threads` worker.
+ * Declared here, structurally, so the core's types need neither the DOM lib
+ * nor comlink's.
+ */
+export interface MessageEndpoint {
+  postMessage(message: unknown, transfer?: never[]): void
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- structural: DOM, Node and comlink listeners all fit
+  addEventListener(type: string, listener: (event: any) => void, options?: object): void
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  removeEventListener(type: string, listener: (event: any) => void, options?: object): void
+  start?(): void
+}
+
+/** A started worker: its message endpoint and how to end it. */
 export interface ElectionWorker {
-  endpoint: Comlink.Endpoint
+  endpoint: MessageEndpoint
   terminate(): void | Promise<void>
 }
 
@@ -76,7 +92,7 @@ class RemoteElector implements ElectorLike {
   start(): void {
     if (this.running) return
     const worker = this.open()
-    const run: Running = { worker, remote: Comlink.wrap<ElectionService>(worker.endpoint) }
+    const run: Running = { worker, remote: Comlink.wrap<ElectionService>(worker.endpoint as Comlink.Endpoint) }
     this.running = run
     // A host answers only while its run is current: a late call from an ended worker changes nothing.
     const current = () => this.running === run
@@ -91,7 +107,7 @@ class RemoteElector implements ElectorLike {
         this.leader = false
         this.events.demoted(reason)
       },
-      error: (message) => this.events.error?.(new Error(message)),
+      error: (message) => this.events.error?.(new LeaseError(`election worker: ${message}`)),
       // The renewal was sent at most one probe before this thread last answered (the worker renews only while answered), and
       // arrived no earlier: writes stay open until T − I after the older of the two, never on a confirmation read late.
       confirmed: (row) => {
@@ -149,7 +165,7 @@ class RemoteElector implements ElectorLike {
 }
 
 /** Worker side: serves elections on `endpoint`, building each lease store from its spec. */
-export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unknown) => LeaseStore | Promise<LeaseStore>): void {
+export function serveElection(endpoint: MessageEndpoint, makeStore: (spec: unknown) => LeaseStore | Promise<LeaseStore>): void {
   let elector: Elector | undefined
   /** The in-sync set the holder stores: the main thread's answer to the last probe, or what it said at a resign. */
   let isr: string[] = []
@@ -187,5 +203,5 @@ export function serveElection(endpoint: Comlink.Endpoint, makeStore: (spec: unkn
     },
     poke: () => elector?.poke(),
   }
-  Comlink.expose(service, endpoint)
+  Comlink.expose(service, endpoint as Comlink.Endpoint)
 }

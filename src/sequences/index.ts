@@ -153,6 +153,7 @@ export function newProgress(sequence: string): SequenceProgress {
 }
 
 class SequenceError extends UnderstudyError {
+  override name = 'SequenceError'
   constructor(message: string) {
     super('SEQUENCE', message)
   }

@@ -12,7 +12,7 @@ import { canonicalDump } from '../support/dump.js'
 import { applyOp, initialGraph, opArb, Point } from '../support/ops.js'
 
 const { role, channel, seed, ops } = workerData as { role: 'active' | 'standby'; channel: string; seed: number; ops: number }
-const ha = await Understudy.start({ group: 'e2e', transport: broadcastChannel(channel, { id: role }), role, classes: [Point], minStandbys: role === 'active' ? 1 : 0 })
+const ha = await Understudy.start({ group: 'e2e', transport: broadcastChannel(channel, { id: role }), role, classes: { Point }, minStandbys: role === 'active' ? 1 : 0 })
 ha.on('error', (e) => parentPort?.postMessage({ error: String(e.error) }))
 if (role === 'active') {
   const root = ha.register('app', initialGraph())

@@ -11,7 +11,7 @@ import { Point } from '../support/ops.js'
 
 const [kind, address] = process.argv.slice(2)
 const transport = kind === 'tcp' ? tcp({ id: 'standby', connect: { port: Number(address) } }) : webSocket(address as string, { id: 'standby' })
-const ha = await Understudy.start({ group: 'e2e', transport, classes: [Point] })
+const ha = await Understudy.start({ group: 'e2e', transport, classes: { Point } })
 ha.register('app', {})
 ha.on('error', (e) => process.send?.({ error: String(e.error) }))
 process.on('message', (m: { cmd: string }) => {

@@ -53,7 +53,7 @@ export async function pump(net: MemoryNetwork, rounds = 50): Promise<void> {
 
 /** A pair (with the {@link Point} class) holding the random-ops graph: `root` on the active, `mirror` on the standby. */
 export async function startGraphPair(): Promise<{ c: Cluster; root: Record<string, unknown>; mirror: Record<string, unknown> }> {
-  const c = await startPair({}, { classes: [Point] })
+  const c = await startPair({}, { classes: { Point } })
   const root = c.active.register('app', initialGraph())
   const mirror = c.standby.register('app', {})
   return { c, root, mirror }

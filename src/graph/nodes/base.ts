@@ -1,5 +1,5 @@
 /** The node base class (each node is its proxy's handler) and the helpers every kind shares. */
-import { ProtocolError, type UnsupportedValueError } from '../../errors.js'
+import { ProtocolError, UnderstudyError, type UnsupportedValueError } from '../../errors.js'
 import type { PathStep } from '../path.js'
 import { Kind, type Cell, type NodeRecord } from '../wire.js'
 
@@ -228,7 +228,7 @@ export function checkArray(p: unknown, where: Where, what: string): unknown[] {
 /** The node behind a proxy `this` inside an intercepted method. */
 export function nodeOf<N extends Node>(self: unknown): N {
   const n = proxyNodes.get(self as object)
-  if (!n) throw new TypeError('Understudy: method called on an object that is not a tracked proxy')
+  if (!n) throw new UnderstudyError('NOT_TRACKED', 'Understudy: a tracked collection method was called on an object that is not a tracked proxy')
   return n as N
 }
 

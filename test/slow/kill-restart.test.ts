@@ -9,8 +9,8 @@
  * of kills is UNDERSTUDY_KILLS (default 100).
  */
 import { describe, expect, it } from 'vitest'
-import { seededRandom } from '../src/random.js'
-import { Cluster, Writer, describeAcks, epochViolations, missing, report, sleep, type Ack, type Problem } from './support/cluster.js'
+import { seededRandom } from '../../src/random.js'
+import { Cluster, Writer, describeAcks, epochViolations, missing, report, sleep, type Ack, type Problem } from '../support/cluster.js'
 
 const KILLS = Number(process.env.UNDERSTUDY_KILLS ?? 100)
 const SEED = Number(process.env.UNDERSTUDY_SEED ?? 20261130)

@@ -4,10 +4,17 @@
  * stores made by the factory with the same clock must share one table.
  */
 import { describe, expect, it } from 'vitest'
-import { VirtualClock, type LeaseRow, type LeaseStore } from 'understudy-ha'
+import { VirtualClock, type LeaseRow, type LeaseStore } from '../src/index.js'
 
 const T = 250
 
+/**
+ * Registers (with vitest) the contract every `LeaseStore` passes: the
+ * heartbeat table's optimistic-concurrency rules, expiry by the store's clock,
+ * epochs that never go backwards, released rows and in-sync sets. `make(clock)`
+ * is called more than once per test with the same clock: stores made with the
+ * same clock must share one table.
+ */
 export function runLeaseStoreContract(name: string, make: (clock: VirtualClock) => LeaseStore | Promise<LeaseStore>): void {
   describe(`lease store contract: ${name}`, () => {
     it('concurrent heartbeats with the same last-seen: exactly one wins (also through two handles on one table)', async () => {

@@ -8,7 +8,8 @@
  * are opened, plus the few adapter-specific moves the suite cannot make itself.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { seededRandom, type PeerId, type Transport, type TransportHandler } from 'understudy-ha'
+import { seededRandom, type PeerId, type Transport, type TransportHandler } from '../src/index.js'
+import { activeResources } from './resources.js'
 
 export interface ContractPair {
   /** Opened first (the listener, where there is one). */
@@ -88,10 +89,18 @@ const LEAKY = /^(TCPSocketWrap|TCPServerWrap|TCPWRAP|Timeout|MessagePort|PipeWra
 
 function resources(): Map<string, number> {
   const m = new Map<string, number>()
-  for (const r of process.getActiveResourcesInfo()) if (LEAKY.test(r)) m.set(r, (m.get(r) ?? 0) + 1)
+  for (const r of activeResources()) if (LEAKY.test(r)) m.set(r, (m.get(r) ?? 0) + 1)
   return m
 }
 
+/**
+ * Registers (with vitest's `describe`/`it`) the contract every `Transport`
+ * passes: ordering both ways, 8 MB frames, up/down on close and on an abrupt
+ * kill, no send after close, reconnection after either end restarts, bad input
+ * reported without breaking the link, and a teardown that leaves nothing open.
+ * `factory` is called once per test and returns two unopened ends (see
+ * {@link ContractPair}).
+ */
 export function runTransportContract(name: string, factory: () => Promise<ContractPair>): void {
   describe(`transport contract: ${name}`, () => {
     const open: Transport[] = []

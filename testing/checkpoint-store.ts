@@ -4,11 +4,18 @@
  * must return an empty store.
  */
 import { describe, expect, it } from 'vitest'
-import { ClosedError, ConfigError, seededRandom, type CheckpointStore } from 'understudy-ha'
+import { ClosedError, ConfigError, seededRandom, type CheckpointStore } from '../src/index.js'
+import { activeResources } from './resources.js'
 
 const bytes = (s: string) => new TextEncoder().encode(s)
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b))
 
+/**
+ * Registers (with vitest) the contract every `CheckpointStore` passes: load,
+ * save, remove, prefix ranges in key order, key validation, `ClosedError`
+ * after close, and no handle left open. Each call of `make` must return an
+ * empty store.
+ */
 export function runCheckpointStoreContract(name: string, make: () => CheckpointStore | Promise<CheckpointStore>): void {
   describe(`checkpoint store contract: ${name}`, () => {
     it('a missing key loads as undefined; a saved one loads back; an overwrite replaces it', async () => {
@@ -93,14 +100,14 @@ export function runCheckpointStoreContract(name: string, make: () => CheckpointS
     })
 
     it('teardown leaves no file handle or request open', async () => {
-      const before = process.getActiveResourcesInfo().filter((r) => /File|FSReq/.test(r)).length
+      const before = activeResources().filter((r) => /File|FSReq/.test(r)).length
       const s = await make()
       await Promise.all(Array.from({ length: 20 }, (_, i) => s.save(['t', String(i)], bytes('x'))))
       void s.loadRange(['t'])
       await s.close()
-      for (let turn = 0; turn < 1000 && process.getActiveResourcesInfo().filter((r) => /File|FSReq/.test(r)).length > before; turn++)
+      for (let turn = 0; turn < 1000 && activeResources().filter((r) => /File|FSReq/.test(r)).length > before; turn++)
         await new Promise((r) => setImmediate(r))
-      expect(process.getActiveResourcesInfo().filter((r) => /File|FSReq/.test(r)).length).toBeLessThanOrEqual(before)
+      expect(activeResources().filter((r) => /File|FSReq/.test(r)).length).toBeLessThanOrEqual(before)
     })
   })
 }
