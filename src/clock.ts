@@ -28,6 +28,21 @@ interface Timer {
  * A deterministic clock for tests and simulations: time moves only when
  * {@link VirtualClock.advance} is called, and timers fire in (time, creation) order.
  */
+/**
+ * Times of {@link realClock} are per thread (each counts from its own start).
+ * These convert one to a time every thread of the process reads alike — ms
+ * since the epoch — and back, so a worker can tell the main thread when
+ * something happened on its clock.
+ */
+export function sharedTime(t: number): number {
+  return t + (globalThis.performance?.timeOrigin ?? 0)
+}
+
+/** See {@link sharedTime}. */
+export function localTime(shared: number): number {
+  return shared - (globalThis.performance?.timeOrigin ?? 0)
+}
+
 export class VirtualClock implements Clock {
   private time: number
   private order = 0

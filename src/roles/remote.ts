@@ -7,7 +7,7 @@
  * renewing and the node steps down, so a hung page or process never looks alive.
  */
 import * as Comlink from 'comlink'
-import { realClock } from '../clock.js'
+import { localTime, realClock, sharedTime } from '../clock.js'
 import { LeaseError } from '../errors.js'
 import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
 import type { LeaseRow, LeaseStore } from './lease.js'
@@ -18,7 +18,8 @@ export interface Host {
   demoted(reason: string): void
   error(message: string): void
   /** A row this node wrote was stored. */
-  confirmed(row: LeaseRow): void
+  /** `validUntil`: when writes must stop unless a later renewal is confirmed, as a {@link sharedTime}. */
+  confirmed(row: LeaseRow, validUntil: number): void
   /** Answers while the main thread is responsive: this node's candidacy, and the in-sync set to store. */
   probe(): { candidacy: Candidacy; isr: string[] }
 }
@@ -72,8 +73,6 @@ class RemoteElector implements ElectorLike {
   private leader = false
   /** The worker of the current run: started by `start()`, ended by `stop()` or `resign()` (a later `start()` opens a new one). */
   private running: Running | undefined
-  /** When this thread last answered the worker's probe (its clock): a thread that did not for a while may be deposed. */
-  private probed = realClock.now()
 
   constructor(
     private readonly open: () => ElectionWorker,
@@ -108,13 +107,12 @@ class RemoteElector implements ElectorLike {
         this.events.demoted(reason)
       },
       error: (message) => this.events.error?.(new LeaseError(`election worker: ${message}`)),
-      // The renewal was sent at most one probe before this thread last answered (the worker renews only while answered), and
-      // arrived no earlier: writes stay open until T − I after the older of the two, never on a confirmation read late.
-      confirmed: (row) => {
-        if (current()) this.events.confirmed?.(row, Math.min(this.probed, realClock.now()) + this.heartbeat.timeoutMs - this.heartbeat.intervalMs)
+      // The worker's deadline (its renewal's send time + T − I), carried across threads as a time both read alike:
+      // a confirmation read late, after this thread was busy, never opens writes past it.
+      confirmed: (row, validUntil) => {
+        if (current()) this.events.confirmed?.(row, localTime(validUntil))
       },
       probe: () => {
-        this.probed = realClock.now()
         this.events.beat?.()
         return { candidacy: this.events.candidacy?.() ?? { ready: true, ahead: [] }, isr: this.events.isr?.() ?? [] }
       },
@@ -180,7 +178,7 @@ export function serveElection(endpoint: MessageEndpoint, makeStore: (spec: unkno
         elected: (epoch) => void remote.elected(epoch),
         demoted: (reason) => void remote.demoted(reason),
         error: (err) => void remote.error(String(err)),
-        confirmed: (row) => void remote.confirmed(row),
+        confirmed: (row, validUntil) => void remote.confirmed(row, sharedTime(validUntil)),
         eligible: (row, now, timeoutMs) => eligibleWith(candidacy, row, now, timeoutMs),
         isr: () => isr,
         beat: () =>

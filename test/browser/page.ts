@@ -36,7 +36,7 @@ const api = {
   },
   async start(role: 'active' | 'standby', channel: string): Promise<void> {
     // A long ping timeout (10 s): a peer that leaves is noticed through its goodbye, not through silence.
-    ha = await Understudy.start({ group: 'browser', transport: broadcastChannel(channel, { id: role, pingMs: 1000, timeoutMs: 10_000 }), role, classes: { Point } })
+    ha = await Understudy.start({ group: 'browser', transport: broadcastChannel(channel, { id: role, pingMs: 1000, timeoutMs: 10_000 }), role, classes: { Point }, minStandbys: role === 'active' ? 1 : 0 })
     ha.on('error', (e) => errors.push(String(e.error)))
     ha.on('peer', (e) => peers.push(`${e.peer} ${e.up ? 'up' : 'down'}`))
     if (role === 'standby') ha.register('app', {})

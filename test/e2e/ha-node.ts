@@ -25,7 +25,16 @@ const ha = await Understudy.start({
   minStandbys: 1,
 })
 const send = (m: object) => process.send?.(m)
-ha.on('role', (e) => send({ role: e.role, epoch: e.epoch, at: Date.now() }))
+// The first election heartbeat after each role change is reported ({ beat }): a worker election's new worker is up.
+let beaten = false
+ha.on('role', (e) => {
+  beaten = false
+  send({ role: e.role, epoch: e.epoch, at: Date.now() })
+})
+ha.on('heartbeat', () => {
+  if (!beaten) send({ beat: Date.now() })
+  beaten = true
+})
 ha.on('error', (e) => send({ error: String(e.error) }))
 const root = ha.register('app', { acked: [] as number[] })
 process.on('message', async (m: { cmd: string; from: number; count: number }) => {
