@@ -282,14 +282,23 @@ export class EtcdLeaseStore implements LeaseStore {
     return undefined
   }
 
+  /**
+   * Best effort: when etcd cannot be reached within the deadline the row is
+   * left as it is, and expires after T like a crashed holder's (a release only
+   * makes the next takeover sooner). It never throws for that.
+   */
   async release(uuid: string, role: string, isr?: string[]): Promise<void> {
     const deadline = this.now() + this.deadline()
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { row } = await this.fetch(role, Math.max(1, deadline - this.now()))
-      if (row?.holder !== uuid || row.released || row.version === undefined) return
-      const next: Omit<LeaseRow, 'lastSeen'> = { holder: row.holder, epoch: row.epoch, ...(isr ? { isr: [...isr] } : row.isr ? { isr: row.isr } : {}), released: true }
-      const out = await this.write(role, { row: next, compare: [{ key: this.rowKey(role), target: 'mod', equals: row.version }], bump: false }, deadline, 'release')
-      if (out.ok || out.ours) return
+    try {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const { row } = await this.fetch(role, Math.max(1, deadline - this.now()))
+        if (row?.holder !== uuid || row.released || row.version === undefined) return
+        const next: Omit<LeaseRow, 'lastSeen'> = { holder: row.holder, epoch: row.epoch, ...(isr ? { isr: [...isr] } : row.isr ? { isr: row.isr } : {}), released: true }
+        const out = await this.write(role, { row: next, compare: [{ key: this.rowKey(role), target: 'mod', equals: row.version }], bump: false }, deadline, 'release')
+        if (out.ok || out.ours) return
+      }
+    } catch (err) {
+      if (!(err instanceof EtcdLeaseError)) throw err
     }
   }
 
