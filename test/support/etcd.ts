@@ -80,8 +80,13 @@ export interface StartEtcdOptions {
   members?: 1 | 3
   /** Address to listen on (default 127.0.0.1). */
   host?: string
-  /** Run each member through this prefix (e.g. `['ip', 'netns', 'exec', 'ns1']`). */
+  /**
+   * Run each member through this prefix (e.g. `['ip', 'netns', 'exec', 'ns1']`);
+   * the health check then runs `etcdctl` through it too.
+   */
   wrap?: string[]
+  /** More addresses a single member serves clients on (its own namespace's link addresses). */
+  alsoListen?: string[]
   /** Ports to use (2 per member: client, peer), when the caller picked them. */
   ports?: number[]
   /** Bound on start-up until healthy, ms (default 15 s). */
@@ -113,7 +118,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     const args = [
       `--name=${m.name}`,
       `--data-dir=${join(dir, m.name)}`,
-      `--listen-client-urls=${m.clientUrl}`,
+      `--listen-client-urls=${[m.clientUrl, ...(options.alsoListen ?? []).map((h) => m.clientUrl.replace(host, h))].join(',')}`,
       `--advertise-client-urls=${m.clientUrl}`,
       `--listen-peer-urls=${m.peerUrl}`,
       `--initial-advertise-peer-urls=${m.peerUrl}`,
@@ -162,6 +167,16 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     },
   }
   const deadline = Date.now() + (options.startTimeoutMs ?? 15_000)
+  if (options.wrap) {
+    for (let tries = 0; tries < 1000 && Date.now() < deadline; tries++) {
+      if (members.some((m) => m.exited)) break
+      const r = spawnSync(options.wrap[0] as string, [...options.wrap.slice(1), 'etcdctl', `--endpoints=${cluster.endpoints.join(',')}`, '--command-timeout=1s', 'endpoint', 'health'], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' }, timeout: 5000 })
+      if (r.status === 0) return cluster
+      await sleep(50)
+    }
+    await cluster.stop()
+    throw new Error(`etcd (${n} member${n > 1 ? 's' : ''} on ${host}, through ${options.wrap.join(' ')}) did not become healthy in time:\n${output.join('\n')}`)
+  }
   const client = new Etcd3(etcdClientOptions(cluster.endpoints))
   try {
     for (let tries = 0; tries < 1000 && Date.now() < deadline; tries++) {
