@@ -165,14 +165,14 @@ console.log('| --- | --- | --- | --- | --- | --- |')
 row('renewal (compare-and-set), 1 member', await renewals(1), 'one etcd transaction on 127.0.0.1')
 row('renewal (compare-and-set), 3 members', await renewals(3), 'raft commit across 3 members on 127.0.0.1')
 row('handover blackout', await handovers(), 'last write on the old active → first on the new (`blackoutMs`)')
-row('kill -9 of the active → other active', await kills(), `bound: T + I = ${T + I} ms after the last renewal`)
+row('kill -9 of the active → other active', await kills(), `bound: T + 2·I = ${T + 2 * I} ms (the standby sees the last renewal at its next read, then waits T, then beats)`)
 const why = netnsUnavailable()
 if (why) {
   console.log(`partition rows skipped: ${why}`)
   rows.push(`| partition | — | — | — | 0 | skipped: ${why} |`)
 } else {
   const p = await partitions()
-  row('partition: cut-off active stops accepting writes', p.stop, `bound: T = ${T} ms after the last confirmed renewal`)
+  row('partition: cut-off active stops accepting writes', p.stop, `bound: T = ${T} ms after its last confirmed renewal; timed from the start of the cut (two iptables calls, a few ms)`)
   row('partition: cut → other active (next epoch)', p.takeover, 'two namespaces for the nodes, one for etcd')
 }
 
