@@ -111,8 +111,9 @@ describe.skipIf(!!why)(`a real partition between two hosts, electing on etcd${wh
       ].join('\n'),
     )
     // Safety: it stopped before the other node took over. Bound: the last confirmed renewal (sent before the cut) + T,
-    // measured by the node's own wall clock, with 50 ms for a timer firing late on a busy machine.
+    // measured by the node's own wall clock, with 100 ms for a timer firing late on a busy machine (CI runs the
+    // simulator beside this test).
     expect(stopMs, c.timeline(cutAt - 500, cutAt + 3000)).toBeLessThan(failoverMs)
-    expect(stopMs, c.timeline(cutAt - 500, cutAt + 3000)).toBeLessThanOrEqual(T + 50)
+    expect(stopMs, c.timeline(cutAt - 500, cutAt + 3000)).toBeLessThanOrEqual(T + 100)
   }, 90_000)
 })
