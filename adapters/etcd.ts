@@ -50,6 +50,10 @@
  * lease, and retries are done here, where the outcome can be checked. This
  * file imports only types from `etcd3` (an optional peer dependency).
  *
+ * Every renewal is a new etcd revision: run etcd with auto-compaction
+ * (`--auto-compaction-mode=periodic --auto-compaction-retention=1h`), or its
+ * history grows until its space quota refuses every write.
+ *
  * Fencing beyond the group: see {@link fencedTxn}.
  */
 import type { ComparatorBuilder, Etcd3, IOptions, IKeyValue } from 'etcd3'
