@@ -103,8 +103,6 @@ export class Elector implements ElectorLike {
   private running = false
   /** Set while a renewal is unconfirmed: when the first renewal after the last confirmed one was sent (the watchdog's anchor). */
   private unconfirmedSince: number | undefined
-  /** When the last confirmed write of the row (a renewal or the takeover) was sent. */
-  private confirmedSent: number | undefined
   private unwatch: (() => void) | undefined
   /** While true the elector does nothing, as if its thread were frozen (tests of hung nodes). */
   frozen = false
@@ -195,24 +193,20 @@ export class Elector implements ElectorLike {
    * Only the first renewal after a confirmed one arms the watchdog: a renewal
    * that failed (the store unreachable, a partition) must not push the
    * deadline on, or a cut-off holder would stay active for as long as its
-   * calls keep failing rather than hanging. And the deadline is never later
-   * than the last confirmed write's send + T, for when that renewal was slow
-   * to confirm and the next one went out more than I after it.
+   * calls keep failing rather than hanging.
    */
   private arm(sent: number): void {
     if (this.unconfirmedSince !== undefined) return
     this.unconfirmedSince = sent
     const { intervalMs, timeoutMs } = this.heartbeat
-    const deadline = Math.min(sent + timeoutMs - intervalMs, (this.confirmedSent ?? Infinity) + timeoutMs)
     this.clock.clearTimeout(this.watchdog)
-    this.watchdog = this.clock.setTimeout(() => this.lose('could not confirm the lease within T − I'), deadline - this.clock.now())
+    this.watchdog = this.clock.setTimeout(() => this.lose('could not confirm the lease within T − I'), sent + timeoutMs - intervalMs - this.clock.now())
   }
 
-  /** A write of the row sent at `sent` was confirmed: the next renewal arms the watchdog afresh. */
-  private disarm(sent: number): void {
+  /** A renewal was confirmed: the next one arms the watchdog afresh. */
+  private disarm(): void {
     this.clock.clearTimeout(this.watchdog)
     this.unconfirmedSince = undefined
-    this.confirmedSent = sent
   }
 
   private async beat(): Promise<void> {
@@ -227,7 +221,7 @@ export class Elector implements ElectorLike {
         return this.lose('the lease was refused: another node holds it')
       }
       this.seen = row
-      this.disarm(sent)
+      this.disarm()
       this.events.confirmed?.(row)
       return
     }
@@ -252,7 +246,7 @@ export class Elector implements ElectorLike {
     if (this.clock.now() - sent > timeoutMs - this.heartbeat.intervalMs) return
     this.unwatch?.()
     this.unwatch = undefined
-    this.disarm(sent)
+    this.disarm()
     this.leader = true
     this.events.confirmed?.(row)
     this.events.elected(row.epoch)
