@@ -10,7 +10,7 @@
  * run order do not leak from one measurement into the next.
  */
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { runCheckpoints } from './checkpoints.js'
 import { runFailover } from './failover.js'
 import { runQueue } from './queue.js'
@@ -90,7 +90,10 @@ if (want('transports')) {
 }
 if (all || process.env.BENCH_WRITE) {
   const docs = new URL('../docs/', import.meta.url)
-  writeFileSync(new URL('benchmarks.md', docs), `${out.join('\n')}\n`)
+  // The etcd block is written by `npm run bench:etcd` (bench/etcd.ts): kept as it is.
+  const before = existsSync(new URL('benchmarks.md', docs)) ? readFileSync(new URL('benchmarks.md', docs), 'utf8') : ''
+  const etcd = /<!-- bench:etcd -->[\s\S]*<!-- \/bench:etcd -->/.exec(before)?.[0]
+  writeFileSync(new URL('benchmarks.md', docs), `${out.join('\n')}\n${etcd ? `\n${etcd}\n` : ''}`)
   writeFileSync(new URL('benchmarks.json', docs), `${JSON.stringify({ date: new Date().toISOString(), environment: environment(), peers: rows, scale, targets: goals }, null, 1)}\n`)
   progress('wrote docs/benchmarks.md and docs/benchmarks.json')
 }

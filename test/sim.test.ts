@@ -18,6 +18,15 @@ describe('simulator: safety and convergence under faults (S1–S4)', () => {
   }, 16 * 60_000)
 })
 
+describe('simulator: the etcd lease store (adapters/etcd.ts on a simulated etcd)', () => {
+  const ETCD_SLICE = Number(process.env.SIM_ETCD_SEEDS ?? 300)
+  it(`the seed slice 1–${ETCD_SLICE} with --lease etcd ends with no violation`, () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/sim/cli.ts', '--seeds', String(ETCD_SLICE), '--from', '1', '--workers', '2', '--lease', 'etcd'], { cwd: ROOT, encoding: 'utf8', timeout: 10 * 60_000 })
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`sim: ${ETCD_SLICE} seeds .* 0 with violations`))
+  }, 11 * 60_000)
+})
+
 describe('simulator regression seeds', () => {
   it.each([7, 65])('the decoder can return a different string than was encoded: seed %i (S4)', async (seed) => {
     const r = await runSeed(seed)

@@ -107,6 +107,8 @@ export class Elector implements ElectorLike {
   private watchdog: unknown
   private busy = false
   private running = false
+  /** Set while a renewal is unconfirmed: when the first renewal after the last confirmed one was sent (the watchdog's anchor). */
+  private unconfirmedSince: number | undefined
   private unwatch: (() => void) | undefined
   /** While true the elector does nothing, as if its thread were frozen (tests of hung nodes). */
   frozen = false
@@ -182,6 +184,7 @@ export class Elector implements ElectorLike {
 
   private lose(reason: string): void {
     this.clock.clearTimeout(this.watchdog)
+    this.unconfirmedSince = undefined
     if (!this.leader) return
     this.leader = false
     this.events.demoted(reason)
@@ -192,11 +195,24 @@ export class Elector implements ElectorLike {
    * steps down then. Renewals go out every I, so that deadline is at most the
    * last confirmed renewal + T: never later than the moment another node may
    * take the expired lease (strictly after T by the store's clock).
+   *
+   * Only the first renewal after a confirmed one arms the watchdog: a renewal
+   * that failed (the store unreachable, a partition) must not push the
+   * deadline on, or a cut-off holder would stay active for as long as its
+   * calls keep failing rather than hanging.
    */
   private arm(sent: number): void {
+    if (this.unconfirmedSince !== undefined) return
+    this.unconfirmedSince = sent
     const { intervalMs, timeoutMs } = this.heartbeat
     this.clock.clearTimeout(this.watchdog)
     this.watchdog = this.clock.setTimeout(() => this.lose('could not confirm the lease within T − I'), sent + timeoutMs - intervalMs - this.clock.now())
+  }
+
+  /** A renewal was confirmed: the next one arms the watchdog afresh. */
+  private disarm(): void {
+    this.clock.clearTimeout(this.watchdog)
+    this.unconfirmedSince = undefined
   }
 
   private async beat(): Promise<void> {
@@ -211,7 +227,7 @@ export class Elector implements ElectorLike {
         return this.lose('the lease was refused: another node holds it')
       }
       this.seen = row
-      this.clock.clearTimeout(this.watchdog)
+      this.disarm()
       this.events.confirmed?.(row, sent + timeoutMs - this.heartbeat.intervalMs)
       return
     }
@@ -236,6 +252,7 @@ export class Elector implements ElectorLike {
     if (this.clock.now() - sent > timeoutMs - this.heartbeat.intervalMs) return
     this.unwatch?.()
     this.unwatch = undefined
+    this.disarm()
     this.leader = true
     this.events.confirmed?.(row, sent + timeoutMs - this.heartbeat.intervalMs)
     this.events.elected(row.epoch)

@@ -20,6 +20,12 @@ export interface LeaseRow {
   isr?: string[]
   /** Given up by its holder (`release`): it counts as expired, but still names who holds what. */
   released?: boolean
+  /**
+   * Opaque to the core: what a store's compare-and-set compares, when it is
+   * not `lastSeen` (the etcd store keeps the row's mod revision here). A store
+   * that sets it must be handed back the rows it returned.
+   */
+  version?: string
 }
 
 /**

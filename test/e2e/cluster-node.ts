@@ -20,9 +20,15 @@
  * resolved; `{ failed: k, error }`, `{ refused: k, role }`; `{ dump, role,
  * epoch, seq }` on request; `{ error }` for the node's error events.
  * IPC in: `{ cmd: 'write', k }` (push k onto `app.items`, commit), `{ cmd: 'dump' }`.
+ *
+ * Across machines (the etcd tests): `etcd` replaces the file lease with the
+ * etcd store, `hosts` gives each node's address (it listens on its own and
+ * dials the others'), and `heartbeat` overrides I and T.
  */
 import { join } from 'node:path'
 import { Understudy } from '../../src/index.js'
+import { Etcd3 } from 'etcd3'
+import { etcdClientOptions, etcdLease } from '../../adapters/etcd.js'
 import { fileLease } from '../../adapters/file-lease.js'
 import { fsCheckpoints } from '../../adapters/fs.js'
 import { tcp } from '../../adapters/tcp.js'
@@ -34,23 +40,29 @@ export interface NodeConfig {
   group: string
   leasePath: string
   dir: string
+  /** Elect on etcd (these client URLs, this key prefix) rather than on the lease file. */
+  etcd?: { hosts: string[]; prefix: string }
+  /** Each node's address (default 127.0.0.1 for all). */
+  hosts?: string[]
+  heartbeat?: { intervalMs: number; timeoutMs: number }
 }
 
 const config = JSON.parse(process.argv[2] as string) as NodeConfig
 const send = (m: object) => process.send?.(m)
 
 async function run(): Promise<void> {
+  const host = (i: number) => config.hosts?.[i] ?? '127.0.0.1'
   const transport = tcp({
     id: config.id,
-    listen: { port: config.ports[config.index] as number },
-    ...(config.index > 0 ? { connect: config.ports.slice(0, config.index).map((port) => ({ port })) } : {}),
+    listen: { port: config.ports[config.index] as number, host: host(config.index) },
+    ...(config.index > 0 ? { connect: config.ports.slice(0, config.index).map((port, i) => ({ port, host: host(i) })) } : {}),
     backoff: { initialMs: 10, maxMs: 100 },
   })
   const ha = await Understudy.start({
     group: config.group,
     transport,
-    lease: fileLease(config.leasePath),
-    heartbeat: { intervalMs: 100, timeoutMs: 400 },
+    lease: config.etcd ? etcdLease(new Etcd3(etcdClientOptions(config.etcd.hosts)), { prefix: config.etcd.prefix }) : fileLease(config.leasePath),
+    heartbeat: config.heartbeat ?? { intervalMs: 100, timeoutMs: 400 },
     checkpoints: fsCheckpoints(join(config.dir, `checkpoints-${config.id}`)),
     commitMode: 'sync',
   })

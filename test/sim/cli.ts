@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- [--seeds N] [--from S] [--seed S] [--nodes K] [--workers W] [--lease cas|locked] [--verbose]`
+ * `npm run sim -- [--seeds N] [--from S] [--seed S] [--nodes K] [--workers W] [--lease cas|locked|etcd] [--verbose]`
  *
  * Runs the deterministic cluster simulation on N seeds from S (default 1,000
  * from 1), in W worker processes (default 2), and prints every violation with
@@ -27,7 +27,14 @@ const num = (name: string, fallback: number) => {
 }
 const options: RunOptions = {}
 if (flag('nodes') !== undefined) options.nodes = num('nodes', 2)
-if (flag('lease') !== undefined) options.lease = flag('lease') as RunOptions['lease']
+if (flag('lease') !== undefined) {
+  const lease = flag('lease')
+  if (lease !== 'cas' && lease !== 'locked' && lease !== 'etcd') {
+    console.error(`sim: --lease is cas, locked or etcd, not ${JSON.stringify(lease)}`)
+    process.exit(2)
+  }
+  options.lease = lease
+}
 if (options.nodes !== undefined && (options.nodes < 1 || options.nodes > 5)) {
   console.error('sim: --nodes is 1 to 5')
   process.exit(2)

@@ -40,7 +40,7 @@ export const COMMIT_WITHIN_MS = 1000
 export interface RunOptions {
   /** Nodes in the cluster (default: 2 or 3, by seed). */
   nodes?: number
-  /** The lease table's protocol (default `cas`; `locked` is the old file lease, kept to show the checker catches it). */
+  /** The lease table's protocol (default `cas`; `locked` is the old file lease, kept to show the checker catches it; `etcd` runs adapters/etcd.ts on a simulated etcd). */
   lease?: LeaseModel
   /** Keep every timeline line (default: only what a failure prints). */
   verbose?: boolean

@@ -10,9 +10,14 @@
  *   reads the row, may stop, then compares-and-sets against what it read (the
  *   version-numbered file lease's protocol), or — the `locked` model of the
  *   old file lease — writes back unconditionally under a lock that a waiting
- *   node breaks once it is older than `lockStaleMs`.
+ *   node breaks once it is older than `lockStaleMs`. The `etcd` model runs the
+ *   real etcd store (adapters/etcd.ts) over {@link SimEtcd}: transactions
+ *   compared on mod revision, applied atomically by the server, whose request
+ *   or reply can be lost or late (an unknown outcome), and freshness judged on
+ *   each client's own clock, which starts at an offset of its own.
  */
 import { checkKey, compareKeys, decideHeartbeat, isExpired, releasedRow, hasPrefix, type CheckpointStore, type LeaseRow, type LeaseStore, type StoreEntry, type StoreKey } from 'understudy-ha'
+import { EtcdLeaseStore, type KvCompare, type KvEntry, type KvOp, type KvTxnResult, type LeaseKv } from '../../adapters/etcd.js'
 import type { NodeClock, World } from './world.js'
 
 const id = (key: readonly string[]) => JSON.stringify(key)
@@ -128,7 +133,7 @@ class DiskClient implements CheckpointStore {
   }
 }
 
-export type LeaseModel = 'cas' | 'locked'
+export type LeaseModel = 'cas' | 'locked' | 'etcd'
 
 /** The shared heartbeat table, and a check that no epoch it hands out ever goes backwards. */
 export class SimLeaseTable {
@@ -145,9 +150,19 @@ export class SimLeaseTable {
     private readonly world: World,
     readonly model: LeaseModel,
     private readonly lockStaleMs = 300,
-  ) {}
+  ) {
+    this.etcd = new SimEtcd(world, this)
+  }
+
+  /** The etcd server of the `etcd` model. */
+  readonly etcd: SimEtcd
 
   client(clock: NodeClock, who: string): LeaseStore {
+    if (this.model === 'etcd') {
+      // Each client's monotonic clock has an origin of its own: nothing may compare times across clients.
+      const offset = this.world.int(0, 1_000_000)
+      return new EtcdLeaseStore(new SimEtcdClient(this.etcd, clock, this.world), { prefix: 'sim/', clock: { now: () => this.world.now() + offset }, random: () => this.world.random() })
+    }
     return new LeaseClient(this, clock, who, this.world, this.lockStaleMs)
   }
 
@@ -237,4 +252,89 @@ class LeaseClient implements LeaseStore {
 
 function copy(r: LeaseRow): LeaseRow {
   return r.isr ? { ...r, isr: [...r.isr] } : { ...r }
+}
+
+/**
+ * The etcd server of the `etcd` model: keys with mod revisions, one store
+ * revision, transactions applied atomically. It checks that no row and no
+ * epoch counter it stores ever has a lower epoch than one stored before.
+ */
+export class SimEtcd {
+  readonly kv = new Map<string, { value: string; mod: number }>()
+  revision = 0
+  private highestCounter = 0
+
+  constructor(
+    private readonly world: World,
+    private readonly table: SimLeaseTable,
+  ) {}
+
+  apply(compare: KvCompare[], then: KvOp[], otherwise: KvOp[]): KvTxnResult {
+    const holds = compare.every((c) => (c.target === 'mod' ? String(this.kv.get(c.key)?.mod ?? 0) === c.equals : this.kv.get(c.key)?.value === c.equals))
+    const got = new Map<string, KvEntry>()
+    let wrote = false
+    for (const op of holds ? then : otherwise) {
+      if ('get' in op) {
+        const e = this.kv.get(op.get)
+        if (e) got.set(op.get, { value: e.value, modRevision: String(e.mod) })
+        continue
+      }
+      if (!wrote) this.revision++
+      wrote = true
+      this.kv.set(op.put, { value: op.value, mod: this.revision })
+      this.check(op.put, op.value)
+    }
+    return { succeeded: holds, revision: String(this.revision), got }
+  }
+
+  deletePrefix(prefix: string): void {
+    let wrote = false
+    for (const k of [...this.kv.keys()])
+      if (k.startsWith(prefix)) {
+        if (!wrote) this.revision++
+        wrote = true
+        this.kv.delete(k)
+      }
+  }
+
+  private check(key: string, value: string): void {
+    if (key.includes('/rows/')) {
+      const epoch = (JSON.parse(value) as { epoch: number }).epoch
+      const t = this.table
+      if (epoch < t.highest) t.violations.push(`lease epoch went backwards: etcd row ${key} stored epoch ${epoch} after ${t.highest} (t=${this.world.now().toFixed(1)})`)
+      t.highest = Math.max(t.highest, epoch)
+    } else if (key.includes('/epochs/')) {
+      const epoch = Number(value)
+      if (epoch <= this.highestCounter) this.table.violations.push(`etcd epoch counter ${key} went from ${this.highestCounter} to ${epoch} (t=${this.world.now().toFixed(1)})`)
+      this.highestCounter = Math.max(this.highestCounter, epoch)
+    }
+  }
+}
+
+/** One node's etcd client: the request and the reply each cross an await point, and each can be lost (1%) or late past the deadline. */
+class SimEtcdClient implements LeaseKv {
+  constructor(
+    private readonly etcd: SimEtcd,
+    private readonly clock: NodeClock,
+    private readonly world: World,
+  ) {}
+
+  async txn(compare: KvCompare[], then: KvOp[], otherwise: KvOp[], deadlineMs: number): Promise<KvTxnResult> {
+    const start = this.world.now()
+    await this.clock.gate()
+    if (this.world.chance(0.01)) throw new Error('sim etcd: the request was lost')
+    const r = this.etcd.apply(compare, then, otherwise)
+    await this.clock.gate()
+    if (this.world.chance(0.01)) throw new Error('sim etcd: the reply was lost (the transaction was applied)')
+    if (this.world.now() - start > deadlineMs) throw new Error(`sim etcd: deadline of ${deadlineMs} ms exceeded (the transaction was applied)`)
+    return r
+  }
+
+  async deletePrefix(prefix: string, deadlineMs: number): Promise<void> {
+    const start = this.world.now()
+    await this.clock.gate()
+    this.etcd.deletePrefix(prefix)
+    await this.clock.gate()
+    if (this.world.now() - start > deadlineMs) throw new Error(`sim etcd: deadline of ${deadlineMs} ms exceeded`)
+  }
 }

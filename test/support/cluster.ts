@@ -10,7 +10,7 @@
  * third process) into one timeline, and a {@link Writer} drives writes to the
  * current active. Every wait is bounded.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -94,6 +94,14 @@ export interface ClusterOptions {
   group?: string
   /** Bound on a node's start-up (spawn to `ready`), ms. Default 15 s. */
   startTimeoutMs?: number
+  /** Elect on etcd instead of the lease file (see test/e2e/cluster-node.ts); a function gives each node its own endpoints. */
+  etcd?: NodeConfig['etcd'] | ((i: number) => NodeConfig['etcd'])
+  /** Each node's address, and its port (default: 127.0.0.1 and ports the OS picks). */
+  hosts?: string[]
+  ports?: number[]
+  heartbeat?: NodeConfig['heartbeat']
+  /** Runs node `i`'s process through this command prefix (e.g. `['ip', 'netns', 'exec', 'ns-a']`). */
+  wrap?: (i: number) => string[]
 }
 
 /** A few free ports on 127.0.0.1, picked by the OS. */
@@ -122,6 +130,7 @@ export class Cluster {
   private readonly waiters = new Set<() => void>()
   private readonly dumps = new Map<string, (m: NodeMsg) => void>()
   private readonly startTimeoutMs: number
+  private readonly options: ClusterOptions
   private closed = false
 
   private constructor(
@@ -132,12 +141,13 @@ export class Cluster {
   ) {
     this.group = options.group ?? 'cluster'
     this.startTimeoutMs = options.startTimeoutMs ?? 15_000
+    this.options = options
     this.nodes = ports.map((port, index) => ({ id: `n${index}`, index, port, incarnation: -1, child: undefined, who: `n${index}#-`, alive: false, stopped: false, role: 'none', epoch: 0 }))
   }
 
   static async create(options: ClusterOptions): Promise<Cluster> {
     const dir = await mkdtemp(join(tmpdir(), 'understudy-cluster-'))
-    const ports = await freePorts(options.size)
+    const ports = options.ports ?? (await freePorts(options.size))
     return new Cluster(dir, join(dir, 'lease.json'), ports, options)
   }
 
@@ -156,8 +166,13 @@ export class Cluster {
   /** Forks a process for node `i` that loads its modules and waits. */
   private spawn(i: number): Spare {
     const n = this.nodes[i] as ClusterNode
-    const config: NodeConfig = { id: n.id, index: i, ports: this.nodes.map((x) => x.port), group: this.group, leasePath: this.leasePath, dir: this.dir }
-    const child = fork(NODE, [JSON.stringify(config)], { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const { hosts, heartbeat, wrap } = this.options
+    const etcd = typeof this.options.etcd === 'function' ? this.options.etcd(i) : this.options.etcd
+    const config: NodeConfig = { id: n.id, index: i, ports: this.nodes.map((x) => x.port), group: this.group, leasePath: this.leasePath, dir: this.dir, ...(etcd ? { etcd } : {}), ...(hosts ? { hosts } : {}), ...(heartbeat ? { heartbeat } : {}) }
+    const prefix = wrap?.(i)
+    const child = prefix?.length
+      ? spawn(prefix[0] as string, [...prefix.slice(1), process.execPath, '--import', 'tsx', NODE.pathname, JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      : fork(NODE, [JSON.stringify(config)], { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     const spare: Spare = { child, who: undefined, loaded: false, ready: false, exited: false }
     child.on('message', (m: NodeMsg) => {
       if (m.loaded) {
