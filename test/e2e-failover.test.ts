@@ -1,47 +1,10 @@
-import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { freePort, haNode } from './support/ha-process.js'
 
-const ROOT = new URL('../', import.meta.url)
-type Msg = { ready?: boolean; role?: string; epoch?: number; at?: number; acked?: number; dump?: number[]; error?: string; woke?: boolean; wrote?: boolean; refused?: string }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** A node process, with its messages kept and a bounded wait for the next one that matches. */
-function node(args: string[]) {
-  const child: ChildProcess = fork(new URL('test/e2e/ha-node.ts', ROOT), args, { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const seen: Msg[] = []
-  const waiters = new Set<() => void>()
-  child.on('message', (m: Msg) => {
-    seen.push(m)
-    for (const w of [...waiters]) w()
-  })
-  const until = (pred: (m: Msg) => boolean, what: string, ms = 20_000) =>
-    new Promise<Msg>((resolve, reject) => {
-      const hit = seen.find(pred)
-      if (hit) return resolve(hit)
-      const timer = setTimeout(() => (waiters.delete(check), reject(new Error(`timed out waiting for ${what}`))), ms)
-      const check = () => {
-        const m = seen.find(pred)
-        if (!m) return
-        clearTimeout(timer)
-        waiters.delete(check)
-        resolve(m)
-      }
-      waiters.add(check)
-    })
-  return { child, seen, until }
-}
+const node = haNode
 
 describe('failover between real Node processes', () => {
   const cleanup: (() => unknown)[] = []

@@ -8,18 +8,15 @@
  * (The browser kinds — Web Locks on the main thread, `webWorkerElection` —
  * are in browser.test.ts and demo-web.test.ts.)
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Understudy } from 'understudy-ha'
 import { I, T, lab } from './regressions/lab.js'
+import { freePort, haNode } from './support/ha-process.js'
 
 const HANDOVERS = 10
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const ROOT = new URL('../', import.meta.url)
 
 describe('ten handovers in a row, each election kind: an active within 2·T after each, every committed batch on it', () => {
   it('memory lease (in-process nodes, virtual clock)', async () => {
@@ -120,55 +117,3 @@ describe('ten handovers in a row, each election kind: an active within 2·T afte
     }, 60_000)
   }
 })
-
-type Msg = {
-  beat?: number
-  ready?: boolean
-  role?: string
-  epoch?: number
-  at?: number
-  acked?: number
-  dump?: number[]
-  error?: string
-  handover?: { startedAt: number; epoch: number; blackoutMs: number }
-  handoverError?: string
-  writeError?: string
-  /** Set by the test once a reply has been used, so the next wait finds the next one. */
-  counted?: boolean
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** A test/e2e/ha-node.ts process, with its messages kept and a bounded wait for one that matches. */
-function haNode(args: string[]) {
-  const child: ChildProcess = fork(new URL('test/e2e/ha-node.ts', ROOT), args, { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const seen: Msg[] = []
-  const waiters = new Set<() => void>()
-  child.on('message', (m: Msg) => {
-    seen.push(m)
-    for (const w of [...waiters]) w()
-  })
-  const until = (pred: (m: Msg, i: number) => boolean, what: string, ms = 20_000) =>
-    new Promise<Msg>((resolve, reject) => {
-      const find = () => seen.find(pred)
-      const hit = find()
-      if (hit) return resolve(hit)
-      const timer = setTimeout(() => (waiters.delete(check), reject(new Error(`timed out waiting for ${what}`))), ms)
-      const check = () => {
-        const m = find()
-        if (!m) return
-        clearTimeout(timer)
-        waiters.delete(check)
-        resolve(m)
-      }
-      waiters.add(check)
-    })
-  return { child, seen, until }
-}

@@ -128,14 +128,26 @@ export function longExpired(row: LeaseRow, now: number, timeoutMs: number): bool
  */
 export function mayTakeOver(row: LeaseRow | undefined, incarnation: string, now: number, timeoutMs: number): boolean {
   if (!row?.isr || row.isr.includes(incarnation)) return true
-  if (!row.isr.length && nodeOfHolder(row.holder) === nodeOfHolder(incarnation)) return true
+  const nobody = !othersInSync(row).length
+  if (nobody && nodeOfHolder(row.holder) === nodeOfHolder(incarnation)) return true
   if (!longExpired(row, now, timeoutMs)) return false
-  return !row.isr.length || named(row, incarnation)
+  return nobody || named(row, incarnation)
 }
 
 /** Whether `incarnation` could take `row` over at some point (see {@link mayTakeOver}): a node ahead of this one that could, will be waited for. */
 export function mayEverTakeOver(row: LeaseRow | undefined, incarnation: string): boolean {
-  return !row?.isr?.length || row.isr.includes(incarnation) || named(row, incarnation)
+  return !row?.isr || !othersInSync(row).length || row.isr.includes(incarnation) || named(row, incarnation)
+}
+
+/**
+ * The members of `row`'s in-sync set on other nodes than the holder's. A set
+ * that names only earlier runs of the holder's own node has shrunk to nobody:
+ * those runs are gone, and what they held is whatever that node's disk
+ * restores — so a node further along than that restart is waited for.
+ */
+function othersInSync(row: LeaseRow): string[] {
+  const holder = nodeOfHolder(row.holder)
+  return (row.isr ?? []).filter((i) => nodeOfHolder(i) !== holder)
 }
 
 function named(row: LeaseRow, incarnation: string): boolean {

@@ -4,21 +4,13 @@
  * (test/e2e/queue-node.ts), TCP on 127.0.0.1.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import type { QueueNodeConfig } from '../e2e/queue-node.js'
+
+export { freePort } from './ha-process.js'
 
 const NODE = new URL('../e2e/queue-node.ts', import.meta.url).pathname
 /** Every process the drill started (kill them when done). */
 export const children: ChildProcess[] = []
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 export function spawn(config: QueueNodeConfig): { child: ChildProcess; next: (pred: (m: Record<string, unknown>) => boolean, ms: number) => Promise<Record<string, unknown>> } {
   const child = fork(NODE, [JSON.stringify(config)], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
