@@ -33,6 +33,11 @@ describe('simulator regression seeds', () => {
     expect(r.violations, report(r)).toEqual([])
   })
 
+  it('a restart holding less, after the in-sync set shrank to its own node, must wait for a node further along: seed 6288 (S1)', async () => {
+    const r = await runSeed(6288)
+    expect(r.violations, report(r)).toEqual([])
+  })
+
   it('a pause inside a lease operation makes the epoch go backwards: the old lock-and-write table does (seeds 112, 216), compare-and-set does not', async () => {
     for (const seed of [112, 216]) {
       const old = await runSeed(seed, { lease: 'locked' })
