@@ -224,6 +224,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   async close(): Promise<void> {
     if (this.node.closed) return
     this.node.flush()
+    this.node.leave() // no more acknowledgements of what its last checkpoint would not hold
     await this.durability?.sync()
     // Give the lease up first, so a standby takes over at its next beat instead of after T.
     await this.node.elector?.resign('the node closed')
@@ -232,10 +233,7 @@ export class Understudy extends Emitter<UnderstudyEvents> {
     await this.transport.close()
   }
 
-  /**
-   * Stops this node as a crash would, for drills and tests: no goodbye to peers, no lease release (it expires after
-   * T), pending commits rejected. The transport is closed if it has no `abort()` of its own.
-   */
+  /** Stops this node as a crash would, for drills and tests: no goodbye, no lease release (it expires after T), pending commits rejected; the transport is closed if it has no `abort()` of its own. */
   async abort(): Promise<void> {
     if (this.node.closed) return
     this.node.elector?.stop('aborted')

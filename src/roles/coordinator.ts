@@ -63,10 +63,10 @@ export class Coordinator implements Link, HandoverHost {
   /** The in-sync set of the last lease row this node stored. */
   private leaseIsr: string[] = []
   private readonly startedAt: number
+  private leaving = false
   /** When each stranger was last asked to introduce itself. */
   private readonly asked = new Map<PeerId, number>()
   private flushScheduled = false
-
   readonly emit: CoordinatorConfig['emit']
 
   constructor(private readonly c: CoordinatorConfig) {
@@ -292,8 +292,13 @@ export class Coordinator implements Link, HandoverHost {
     error: (error) => this.emit('error', { error }),
   }
 
+  /** A closing node takes no more frames: its final checkpoint would not keep what it acknowledged from here. */
+  leave(): void {
+    this.leaving = true
+  }
+
   private onMessage(from: PeerId, data: Uint8Array): void {
-    if (this.closed) return
+    if (this.closed || this.leaving) return
     let f: Frame
     try {
       f = readFrame(data, this.c.limits)
@@ -380,11 +385,7 @@ export class Coordinator implements Link, HandoverHost {
     }
   }
 
-  /**
-   * A frame from a non-member (declared gone, or its HELLO was lost) is never trusted, but the peer is asked to
-   * introduce itself: this node's HELLO and, from a standby, a resync request that an active answers with its
-   * HELLO and what the standby lacks. At most once per `resyncRetryMs` per peer.
-   */
+  /** A frame from a non-member (declared gone, HELLO lost) is not trusted, but the peer is asked to introduce itself: our HELLO and, from a standby, a resync an active answers with its HELLO and what we lack. Once per `resyncRetryMs` per peer. */
   private stranger(from: PeerId): void {
     const now = this.c.clock.now()
     if (now - (this.asked.get(from) ?? -Infinity) < this.c.retryMs) return
