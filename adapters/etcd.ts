@@ -116,6 +116,7 @@ export interface EtcdLeaseOptions {
  * beat.
  */
 export class EtcdLeaseError extends UnderstudyError {
+  override name = 'EtcdLeaseError'
   constructor(
     readonly op: string,
     readonly key: string,
