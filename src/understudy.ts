@@ -236,8 +236,8 @@ export class Understudy extends Emitter<UnderstudyEvents> {
   /** Stops this node as a crash would, for drills and tests: no goodbye, no lease release (it expires after T), pending commits rejected; the transport is closed if it has no `abort()` of its own. */
   async abort(): Promise<void> {
     if (this.node.closed) return
+    this.node.stop('aborted') // first: stopping the elector then demotes nothing, and nothing is announced
     this.node.elector?.stop('aborted')
-    this.node.stop('aborted')
     const t = this.transport as Transport & { abort?: () => void | Promise<void> }
     await (t.abort ? t.abort() : t.close())
   }
