@@ -54,6 +54,7 @@ export {
 } from './codec/frames.js'
 export { Kind, ArrayOp, type DeltaBody, type SnapshotBody, type NodeRecord, type Cell, type RootList, type ChangeList, type Primitive, type Ref, type Hole, type NegZero } from './graph/wire.js'
 export type { LogLimits } from './replication/primary.js'
+export type { Position } from './checkpoints/durability.js'
 export { RestartTracker, restartPolicy, DEFAULT_RESTART, type RestartPolicy, type RestartDecision, type ExitStatus } from './restart.js'
 export {
   runSequence,

@@ -18,7 +18,7 @@ export interface Host {
   demoted(reason: string): void
   error(message: string): void
   /** A row this node wrote was stored. */
-  /** `validUntil`: when writes must stop unless a later renewal is confirmed, as a {@link sharedTime}. */
+  /** `validUntil`: when writes must stop unless a later renewal is confirmed, as a time every thread of the process reads alike (ms since the epoch). */
   confirmed(row: LeaseRow, validUntil: number): void
   /** Answers while the main thread is responsive: this node's candidacy, and the in-sync set to store. */
   probe(): { candidacy: Candidacy; isr: string[] }
