@@ -20,6 +20,7 @@ import { tcp } from '../adapters/tcp.js'
 import { Cluster, sleep, Writer, type ClusterNode } from '../test/support/cluster.js'
 import { freePorts, startEtcd } from '../test/support/etcd.js'
 import { NetLab, netnsUnavailable } from '../test/support/netns.js'
+import { partitionCluster, partitionEtcd, side } from '../test/support/partition.js'
 
 const TRIALS = Number(process.env.TRIALS ?? 10)
 const I = 100
@@ -119,17 +120,8 @@ async function partitions(): Promise<{ stop: number[]; takeover: number[] }> {
   let e: Awaited<ReturnType<typeof startEtcd>> | undefined
   let c: Cluster | undefined
   try {
-    e = await startEtcd({ members: 1, ports: [23790, 23800], alsoListen: [lab.hosts.e.addr.a as string, lab.hosts.e.addr.b as string], wrap: lab.exec('e') })
-    const side = (i: number) => (i === 0 ? 'a' : 'b') as 'a' | 'b'
-    c = await Cluster.create({
-      size: 2,
-      group: 'bench-partition',
-      ports: [7100, 7100],
-      hosts: [lab.hosts.a.addr.b as string, lab.hosts.b.addr.a as string],
-      etcd: (i) => ({ hosts: [`http://${lab.hosts.e.addr[side(i)]}:23790`], prefix: `bench/partition/${process.pid}/` }),
-      heartbeat: { intervalMs: I, timeoutMs: T },
-      wrap: (i) => lab.exec(side(i)),
-    })
+    e = await partitionEtcd(lab)
+    c = await partitionCluster(lab, 'bench-partition', `bench/partition/${process.pid}/`, { intervalMs: I, timeoutMs: T })
     const cl = c
     await cl.start(0)
     await cl.start(1)

@@ -13,8 +13,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { Cluster, describeAcks, epochViolations, missing, sleep, Writer, type ClusterNode } from './support/cluster.js'
-import { etcdUnavailable, startEtcd, type EtcdCluster } from './support/etcd.js'
+import { etcdUnavailable, type EtcdCluster } from './support/etcd.js'
 import { NetLab, netnsUnavailable } from './support/netns.js'
+import { partitionCluster, partitionEtcd, side } from './support/partition.js'
 
 const I = 100
 const T = 400
@@ -36,17 +37,8 @@ describe.skipIf(!!why)(`a real partition between two hosts, electing on etcd${wh
   it('the cut-off active stops accepting writes within T, the other takes over with the next epoch, nothing acknowledged is lost, and the healed node rejoins as a standby and converges', async () => {
     lab = NetLab.create()
     const l = lab
-    etcd = await startEtcd({ members: 1, ports: [23790, 23800], alsoListen: [l.hosts.e.addr.a as string, l.hosts.e.addr.b as string], wrap: l.exec('e') })
-    const side = (i: number) => (i === 0 ? 'a' : 'b') as 'a' | 'b'
-    cluster = await Cluster.create({
-      size: 2,
-      group: 'partition',
-      ports: [7100, 7100],
-      hosts: [l.hosts.a.addr.b as string, l.hosts.b.addr.a as string],
-      etcd: (i) => ({ hosts: [`http://${l.hosts.e.addr[side(i)]}:23790`], prefix: `understudy-partition/${process.pid}/` }),
-      heartbeat: { intervalMs: I, timeoutMs: T },
-      wrap: (i) => l.exec(side(i)),
-    })
+    etcd = await partitionEtcd(l)
+    cluster = await partitionCluster(l, 'partition', `understudy-partition/${process.pid}/`, { intervalMs: I, timeoutMs: T })
     const c = cluster
     await c.start(0)
     await c.start(1)

@@ -102,7 +102,7 @@ describe('never stuck', () => {
   })
 
   it('with a lease, a stopped standby leaves the in-sync set only once a row without it is stored; then commits resolve, and the row no longer names it', async () => {
-    const { net, stopped, pump, run, clock } = bench(3)
+    const { net, stopped, run, clock } = bench(3)
     const lease = new MemoryLeaseStore(clock)
     const opts = { group: 'g', lease, clock, heartbeat: { intervalMs: I, timeoutMs: T }, random: seededRandom(9) }
     const a = await Understudy.start({ ...opts, nodeId: 'a', transport: net.join('a') })

@@ -3,11 +3,9 @@ import { CommitTimeoutError, NotActiveError } from '../errors.js'
 import type { PeerId } from '../transport.js'
 import { InSyncSet } from './isr.js'
 import { DEFAULT_LOG, FrameLog, type LogLimits } from './log.js'
-
-export { DEFAULT_LOG, type LogLimits } from './log.js'
-
 import { DEFAULT_HEALTH, type HealthLimits, type Replica, type Waiter } from './replica.js'
 
+export { DEFAULT_LOG, type LogLimits } from './log.js'
 export { DEFAULT_HEALTH, type HealthLimits } from './replica.js'
 
 /**
@@ -54,12 +52,8 @@ export class Primary {
     return n
   }
 
-  /** Bytes sent to `peer` (or to the standby that has the most) that it has not acknowledged. */
-  queued(peer?: PeerId): number {
-    if (peer !== undefined) {
-      const r = this.replicas.get(peer)
-      return r ? this.queueOf(r) : 0
-    }
+  /** Bytes sent to the standby that has the most unacknowledged, and not acknowledged by it. */
+  queued(): number {
     let max = 0
     for (const r of this.replicas.values()) max = Math.max(max, this.queueOf(r))
     return max
@@ -127,6 +121,8 @@ export class Primary {
     this.log.push(seq, frame)
     const to: PeerId[] = []
     const now = this.clock.now()
+    // Byte counts at or before what every standby still sent to has acknowledged are not needed again.
+    let min = seq
     for (const [peer, r] of this.replicas) {
       if (!r.paused && this.queueOf(r) > this.health.maxQueueBytes) {
         this.pause(r)
@@ -135,9 +131,8 @@ export class Primary {
       if (r.paused) continue
       to.push(peer)
       r.behindSince ??= now
+      min = Math.min(min, Math.max(r.acked, r.base))
     }
-    let min = seq
-    for (const r of this.replicas.values()) if (!r.paused) min = Math.min(min, Math.max(r.acked, r.base))
     this.log.forgetCountsTo(min)
     return { seq, frame, to }
   }
@@ -211,7 +206,6 @@ export class Primary {
     return this.log.after(seq)
   }
 
-
   /** Starts (or restarts) tracking a standby; its acknowledgement starts over. */
   addReplica(peer: PeerId): void {
     const behindSince = this.clock.now()
@@ -276,10 +270,7 @@ export class Primary {
   /** The seq every standby commits wait for has applied (or, `persisted`, holds durably where it keeps checkpoints); this.seq when there is none. */
   private safe(persisted: boolean): number {
     let min = this.seq
-    for (const [peer, r] of this.replicas) {
-      if (!this.waitsFor(peer, r)) continue
-      min = Math.min(min, persisted && r.persisted !== undefined ? Math.min(r.persisted, r.acked) : r.acked)
-    }
+    for (const [peer, r] of this.replicas) if (this.waitsFor(peer, r)) min = Math.min(min, holds(r, persisted))
     for (const acked of this.isr.ghosts.values()) min = Math.min(min, acked)
     return min
   }
@@ -287,12 +278,14 @@ export class Primary {
   /** How many standbys hold `seq` (applied, or `persisted` durably where they keep checkpoints). */
   holders(seq: number, persisted = false): number {
     let n = 0
-    for (const r of this.replicas.values()) if ((persisted && r.persisted !== undefined ? Math.min(r.persisted, r.acked) : r.acked) >= seq) n++
+    for (const r of this.replicas.values()) if (holds(r, persisted) >= seq) n++
     return n
   }
 
-  /** Records an acknowledgement; acks of another epoch are ignored. */
-  /** Returns true when the standby was paused and reads again: serve it what it lacks. */
+  /**
+   * Records an acknowledgement (acks of another epoch are ignored). Returns
+   * true when the standby was paused and reads again: serve it what it lacks.
+   */
   ack(peer: PeerId, epoch: number, seq: number): boolean {
     const r = this.replicas.get(peer)
     if (!r || epoch !== this.epoch || seq <= r.acked) return false
@@ -384,4 +377,9 @@ export class Primary {
     }
     this.waiters = keep
   }
+}
+
+/** The last seq `r` holds: applied, or with `persisted` also durable where it keeps checkpoints. */
+function holds(r: Replica, persisted: boolean): number {
+  return persisted && r.persisted !== undefined ? Math.min(r.persisted, r.acked) : r.acked
 }

@@ -3,39 +3,14 @@
  * then the new active crashes. The old active holds every acknowledged write
  * and is the in-sync set's only member: it must take the lease over.
  */
-import { MessageChannel } from 'node:worker_threads'
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { describe, expect, it } from 'vitest'
-import { MemoryLeaseStore, Understudy, realClock, remoteElection, seededRandom, serveElection } from 'understudy-ha'
-import { MemoryNetwork } from 'understudy-ha/adapters/memory'
-
-const I = 20
-const T = 80
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { T, remoteLab, sleep } from './remote-lab.js'
 
 describe('remote election after a handover', () => {
   it('the node that handed over still stands for election', async () => {
-    const store = new MemoryLeaseStore(realClock)
-    const network = new MemoryNetwork({ random: seededRandom(1) })
-    // An in-process "worker": the election service on one end of a channel; terminate closes it, as a worker's end would.
-    const election = remoteElection(() => {
-      const ch = new MessageChannel()
-      serveElection(nodeEndpoint(ch.port2), () => store)
-      return {
-        endpoint: nodeEndpoint(ch.port1),
-        terminate: () => {
-          ch.port1.close()
-          ch.port2.close()
-        },
-      }
-    }, null)
-    const start = (id: string) => Understudy.start({ group: 'g', nodeId: id, transport: network.join(id), election, heartbeat: { intervalMs: I, timeoutMs: T }, resyncRetryMs: 20 })
+    const { store, start, until } = remoteLab(1)
     const a = await start('a')
     const b = await start('b')
-    const until = async (cond: () => boolean, ms: number) => {
-      for (let t = 0; t < ms && !cond(); t += 5) await sleep(5)
-      return cond()
-    }
     expect(await until(() => a.role === 'active' || b.role === 'active', 2000)).toBe(true)
     const [first, second] = a.role === 'active' ? [a, b] : [b, a]
     const s = first.register('s', { n: 0 })

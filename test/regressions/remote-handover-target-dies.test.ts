@@ -7,36 +7,12 @@
  * lease holder that refused every write, for good. A resign now demotes the
  * node at once, as the in-thread Elector does.
  */
-import { MessageChannel } from 'node:worker_threads'
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs'
 import { describe, expect, it } from 'vitest'
-import { MemoryLeaseStore, Understudy, realClock, remoteElection, seededRandom, serveElection } from 'understudy-ha'
-import { MemoryNetwork } from 'understudy-ha/adapters/memory'
-
-const I = 20
-const T = 80
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { T, remoteLab } from './remote-lab.js'
 
 describe('remote election: the target of a handover dies before it takes over', () => {
   it('the node that handed over becomes a standby at once, and active again once the lease lets it', async () => {
-    const store = new MemoryLeaseStore(realClock)
-    const network = new MemoryNetwork({ random: seededRandom(3) })
-    const election = remoteElection(() => {
-      const ch = new MessageChannel()
-      serveElection(nodeEndpoint(ch.port2), () => store)
-      return {
-        endpoint: nodeEndpoint(ch.port1),
-        terminate: () => {
-          ch.port1.close()
-          ch.port2.close()
-        },
-      }
-    }, null)
-    const start = (id: string) => Understudy.start({ group: 'g', nodeId: id, transport: network.join(id), election, heartbeat: { intervalMs: I, timeoutMs: T }, resyncRetryMs: 20 })
-    const until = async (cond: () => boolean, ms: number) => {
-      for (let t = 0; t < ms && !cond(); t += 5) await sleep(5)
-      return cond()
-    }
+    const { start, until } = remoteLab(3)
     const a = await start('a')
     expect(await until(() => a.role === 'active', 2000)).toBe(true)
     const b = await start('b')
