@@ -181,3 +181,21 @@ export class LeaseError extends UnderstudyError {
     super('LEASE', message, options)
   }
 }
+
+/** Sub-codes of {@link AuthError}. */
+export type AuthErrorCode = 'MALFORMED' | 'NO_COMMON_KEY' | 'BAD_PROOF' | 'TAMPERED' | 'TIMEOUT' | 'UNAUTHENTICATED' | 'REFUSED'
+
+/**
+ * A peer failed group authentication: its handshake was malformed or late, it
+ * holds none of this group's keys, its proof did not verify, or a frame's tag
+ * did not (tampered, replayed, reordered, truncated). The connection is closed;
+ * nothing it sent was delivered. `reason` is the sub-code.
+ */
+export class AuthError extends UnderstudyError {
+  override name = 'AuthError'
+  readonly reason: AuthErrorCode
+  constructor(reason: AuthErrorCode, message: string) {
+    super('AUTH', message)
+    this.reason = reason
+  }
+}
