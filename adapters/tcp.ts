@@ -25,23 +25,47 @@
  * an incarnation (an older peer) is taken at once, as before. A connection
  * that reaches this transport itself (a peer list that names its own address)
  * is closed and not redialled.
+ *
+ * Group authentication (the default: a transport without `key` refuses to start
+ * unless `insecure: true`): instead of HELLO each side sends AUTH_HELLO (5) and
+ * AUTH_PROOF (6) — the core's handshake ({@link SecureLink}) — and the peer is
+ * known only once it has proven it holds a group key; its id and incarnation
+ * are the ones it proved. Every later message (FRAME, BYE, USE, DUPLICATE,
+ * PING, PONG) carries a tag over a per-direction counter, or is encrypted.
+ *
+ * Before a peer is known, in either mode: messages of at most 4 KiB, a
+ * handshake deadline, and at most `maxPendingConnections` accepted connections
+ * waiting. A connection that claims the id of a peer already up on another
+ * connection is refused unless that one is dead: the transport sends PING (7)
+ * on the old connection and replaces it only if no PONG (8) comes back within
+ * `probeMs`.
  */
 import { randomUUID } from 'node:crypto'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { connect as tlsConnect, createServer as tlsCreateServer, type ConnectionOptions, type TlsOptions } from 'node:tls'
 import {
+  AuthError,
   ConfigError,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  GroupKeys,
+  PREAUTH_MAX_BYTES,
+  SecureLink,
+  checkAuthOptions,
   TransportError,
   backoffDelay,
   defaultRandom,
   randomId,
   realClock,
   type BackoffOptions,
+  type AuthCrypto,
   type Clock,
+  type GroupKey,
   type PeerId,
   type Random,
   type Transport,
   type TransportHandler,
 } from '../src/index.js'
+import { nodeCrypto } from './node-crypto.js'
 
 export interface TcpAddress {
   port: number
@@ -58,6 +82,26 @@ export interface TcpOptions {
   connect?: TcpAddress | TcpAddress[]
   /** Largest frame accepted, bytes (default 256 MiB). A larger length prefix closes that connection. */
   maxFrameBytes?: number
+  /**
+   * The group key (or keys, during a rotation): every peer must prove it holds
+   * one before it is a peer, and every frame is authenticated. Required unless
+   * `insecure: true`. Make one with `generateGroupKey()`.
+   */
+  key?: GroupKey | readonly GroupKey[]
+  /** Encrypt frames too (AES-256-GCM), not only authenticate them. Default false. */
+  encrypt?: boolean
+  /** The primitives (default `nodeCrypto`). */
+  crypto?: AuthCrypto
+  /** Accept any peer without a key: for a network where every process is trusted. */
+  insecure?: boolean
+  /** TLS for the connections (`node:tls`): `server` options for the listener, `client` options for dialling. Composes with `key`. */
+  tls?: { server?: TlsOptions; client?: ConnectionOptions }
+  /** A peer must complete its HELLO or handshake within this (default 5000 ms). */
+  handshakeTimeoutMs?: number
+  /** Most accepted connections that have not completed their HELLO or handshake; more are closed at once (default 64). */
+  maxPendingConnections?: number
+  /** How long a connected peer has to answer a PING when another connection claims its id (default 1000 ms). */
+  probeMs?: number
   backoff?: Partial<BackoffOptions>
   clock?: Clock
   random?: Random
@@ -70,7 +114,14 @@ const BYE = 2
 const USE = 3
 /** From the lower peer id: the pair already has a connection; this one closes unused. */
 const DUPLICATE = 4
+/** The handshake's two messages (group authentication). */
+const AUTH_HELLO = 5
+const AUTH_PROOF = 6
+/** Is this connection alive? (asked when another connection claims its peer's id) */
+const PING = 7
+const PONG = 8
 const HEADER = 5
+const EMPTY = new Uint8Array(0)
 
 /** A TCP transport that listens, dials, or both. */
 export function tcp(options: TcpOptions): TcpTransport {
@@ -94,6 +145,14 @@ interface Conn {
   duplicate: boolean
   /** Reaches this transport itself (or another with its id): closed, never redialled. */
   self: boolean
+  /** The authenticated session, with a group key. */
+  link: SecureLink | undefined
+  /** The insecure HELLO deadline. */
+  deadline: unknown
+  /** Set while this connection is being asked whether it is alive: called on PONG. */
+  pong: (() => void) | undefined
+  /** Set on a new connection waiting for the peer's current one to be probed. */
+  waiting: boolean
 }
 
 export class TcpTransport implements Transport {
@@ -101,6 +160,8 @@ export class TcpTransport implements Transport {
   private readonly clock: Clock
   private readonly random: Random
   private readonly maxFrameBytes: number
+  private readonly keys: Promise<GroupKeys> | undefined
+  private groupKeys: GroupKeys | undefined
   private readonly conns = new Set<Conn>()
   /** The one connection each peer is up on: the only one frames are sent on or taken from. */
   private readonly byPeer = new Map<PeerId, Conn>()
@@ -119,6 +180,22 @@ export class TcpTransport implements Transport {
     this.clock = options.clock ?? realClock
     this.maxFrameBytes = options.maxFrameBytes ?? 256 * 1024 * 1024
     if (!options.listen && !options.connect) throw new ConfigError('tcp: give `listen`, `connect`, or both')
+    if (options.key === undefined) {
+      if (options.insecure !== true)
+        throw new ConfigError(
+          'tcp: no group key. Give every member the same secret — tcp({ …, key: process.env.UNDERSTUDY_KEY }), made once with generateGroupKey() — or write insecure: true to accept any peer that can reach the port (a trusted network only)',
+        )
+    } else {
+      if (options.insecure === true) throw new ConfigError('tcp: give `key` or `insecure: true`, not both')
+      checkAuthOptions({ key: options.key }, 'tcp')
+      this.keys = GroupKeys.create({ key: options.key, encrypt: options.encrypt, crypto: options.crypto ?? nodeCrypto }, 'tcp')
+      this.keys.catch(() => undefined)
+    }
+  }
+
+  /** Whether peers must prove they hold the group key. */
+  get authenticated(): boolean {
+    return this.keys !== undefined
   }
 
   /** The port this transport listens on (after `open()`), if it listens. */
@@ -136,9 +213,11 @@ export class TcpTransport implements Transport {
     if (this.state !== 'new') throw new TransportError('tcp: open() was called twice; a transport opens once (after close(), make a new one with tcp(…))')
     this.handler = handler
     this.state = 'open'
-    const { listen, connect } = this.options
+    this.groupKeys = await this.keys
+    const { listen, connect, tls } = this.options
     if (listen) {
-      const server = createServer({ noDelay: true }, (socket) => this.adopt(socket, undefined))
+      const accept = (socket: Socket) => this.accept(socket)
+      const server = tls ? tlsCreateServer({ ...tls.server }, accept) : createServer({ noDelay: true }, accept)
       this.server = server
       server.on('error', (err) => handler.error(err))
       await new Promise<void>((resolve, reject) => {
@@ -205,12 +284,44 @@ export class TcpTransport implements Transport {
 
   private dial(addr: TcpAddress, attempt: number): void {
     if (this.state !== 'open') return
-    const socket = createConnection({ port: addr.port, host: addr.host ?? '127.0.0.1', noDelay: true })
+    const host = addr.host ?? '127.0.0.1'
+    const tls = this.options.tls
+    const socket = tls ? tlsConnect({ servername: host, ...tls.client, port: addr.port, host }) : createConnection({ port: addr.port, host, noDelay: true })
     this.adopt(socket, { addr, attempt })
   }
 
+  /** A connection from the listener: refused at once while too many others have not said who they are. */
+  private accept(socket: Socket): void {
+    if (this.state !== 'open') return void socket.destroy()
+    const cap = this.options.maxPendingConnections ?? 64
+    let pending = 0
+    for (const c of this.conns) if (!c.dial && !c.greeted) pending++
+    if (pending >= cap) {
+      socket.destroy()
+      this.handler?.error(new TransportError(`tcp: ${pending} connections have not completed their handshake (maxPendingConnections ${cap}); refused one more from ${socket.remoteAddress ?? 'an unknown address'}`))
+      return
+    }
+    this.adopt(socket, undefined)
+  }
+
   private adopt(socket: Socket, dial: Conn['dial']): void {
-    const c: Conn = { socket, peer: undefined, bye: false, chunks: [], buffered: 0, drain: undefined, dial, greeted: false, incarnation: undefined, duplicate: false, self: false }
+    const c: Conn = {
+      socket,
+      peer: undefined,
+      bye: false,
+      chunks: [],
+      buffered: 0,
+      drain: undefined,
+      dial,
+      greeted: false,
+      incarnation: undefined,
+      duplicate: false,
+      self: false,
+      link: undefined,
+      deadline: undefined,
+      pong: undefined,
+      waiting: false,
+    }
     this.conns.add(c)
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.receive(c, chunk))
@@ -219,6 +330,8 @@ export class TcpTransport implements Transport {
     })
     socket.on('close', () => {
       this.conns.delete(c)
+      c.link?.close()
+      this.clock.clearTimeout(c.deadline)
       const peer = c.peer
       if (peer !== undefined && this.byPeer.get(peer) === c) {
         this.byPeer.delete(peer)
@@ -240,8 +353,32 @@ export class TcpTransport implements Transport {
         for (const addr of addrs ?? []) this.redial(addr, 0)
       }
     })
-    const hello = () => this.write(c, HELLO, new TextEncoder().encode(`${this.id}\0${this.incarnation}`))
-    if (socket.connecting) socket.once('connect', hello)
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
+    const keys = this.groupKeys
+    if (keys)
+      c.link = new SecureLink({
+        keys,
+        self: { id: this.id, incarnation: this.incarnation },
+        types: { hello: AUTH_HELLO, proof: AUTH_PROOF },
+        clock: this.clock,
+        handshakeTimeoutMs: timeoutMs,
+        write: (type, parts) => void this.writeParts(c, type, parts),
+        established: (peer) => this.greet(c, peer.id, peer.incarnation),
+        message: (type, payload) => this.dispatch(c, type, payload),
+        failed: (error) => {
+          this.handler?.error(error)
+          c.socket.destroy()
+        },
+      })
+    else
+      c.deadline = this.clock.setTimeout(() => {
+        if (c.greeted || c.socket.destroyed) return
+        this.handler?.error(new TransportError(`tcp: a connection from ${socket.remoteAddress ?? 'an unknown address'} sent no HELLO within ${timeoutMs} ms; closed`))
+        socket.destroy()
+      }, timeoutMs)
+    const hello = () => (c.link ? c.link.start() : this.write(c, HELLO, new TextEncoder().encode(`${this.id}\0${this.incarnation}`)))
+    const connectEvent = this.options.tls ? 'secureConnect' : 'connect'
+    if (dial) socket.once(connectEvent, hello)
     else hello()
   }
 
@@ -260,30 +397,78 @@ export class TcpTransport implements Transport {
     return false
   }
 
-  /** Makes `c` the connection `c.peer` is up on; a connection it replaces is stale (the peer restarted). */
+  /**
+   * Makes `c` the connection `c.peer` is up on. Another connection the peer is
+   * already up on is replaced only once it is known dead (a restarted peer whose
+   * old connection has not closed yet): it is sent PING, and `c` is refused if
+   * a PONG comes back within `probeMs` — an id is bound to its live session.
+   */
   private choose(c: Conn, h: TransportHandler): void {
     const peer = c.peer as PeerId
     const old = this.byPeer.get(peer)
-    this.byPeer.set(peer, c)
-    if (old) {
-      // The peer reconnected before we saw its old connection close: that one is stale.
-      old.socket.destroy()
-      h.peerDown(peer, 'lost')
+    if (!old || old.socket.destroyed) {
+      this.byPeer.set(peer, c)
+      if (old) h.peerDown(peer, 'lost')
+      h.peerUp(peer)
+      return
     }
-    h.peerUp(peer)
+    if (old === c || c.waiting) return
+    c.waiting = true
+    const probeMs = this.options.probeMs ?? 1000
+    let answered = false
+    const decide = () => {
+      this.clock.clearTimeout(t)
+      this.timers.delete(t)
+      old.pong = undefined
+      c.waiting = false
+      if (this.state !== 'open' || c.socket.destroyed) return
+      if (answered && !old.socket.destroyed && this.byPeer.get(peer) === old) {
+        h.error(new TransportError(`tcp: a second connection claims peer id ${JSON.stringify(peer)}, which is connected and answering on another; refused the new one`))
+        c.socket.destroy()
+        return
+      }
+      if (this.byPeer.get(peer) === old) {
+        // No answer: the old connection is dead (its peer restarted or vanished).
+        this.byPeer.delete(peer)
+        old.socket.destroy()
+        h.peerDown(peer, 'lost')
+      }
+      this.choose(c, h)
+    }
+    old.pong = () => {
+      answered = true
+      decide()
+    }
+    const t = this.clock.setTimeout(decide, probeMs)
+    this.timers.add(t)
+    this.write(old, PING, EMPTY)
   }
 
   private write(c: Conn, type: number, data: Uint8Array): Promise<void> | undefined {
+    if (!c.link) return this.writeParts(c, type, [data])
+    if (!c.link.established || c.socket.destroyed || !c.socket.writable) return undefined
+    c.link.send(type, data)
+    return c.socket.writableNeedDrain ? this.drained(c) : c.drain
+  }
+
+  private writeParts(c: Conn, type: number, parts: readonly Uint8Array[]): Promise<void> | undefined {
     const s = c.socket
     if (s.destroyed || !s.writable) return undefined
+    let length = 1
+    for (const p of parts) length += p.length
     const header = Buffer.allocUnsafe(HEADER)
-    header.writeUInt32BE(data.length + 1, 0)
+    header.writeUInt32BE(length, 0)
     header[4] = type
     s.cork()
-    s.write(header)
-    const ok = s.write(data)
+    let ok = s.write(header)
+    for (const p of parts) ok = s.write(p)
     s.uncork()
-    if (ok) return c.drain
+    return ok ? c.drain : this.drained(c)
+  }
+
+  /** Resolves once `c`'s socket drains (or closes). */
+  private drained(c: Conn): Promise<void> {
+    const s = c.socket
     c.drain ??= new Promise<void>((resolve) => {
       const done = () => {
         s.off('drain', done)
@@ -305,8 +490,15 @@ export class TcpTransport implements Transport {
       const first = head.length >= 4 ? head : Buffer.concat(c.chunks, c.buffered)
       if (first !== head) c.chunks = [first]
       const length = first.readUInt32BE(0)
-      if (length === 0 || length - 1 > this.maxFrameBytes) {
-        this.handler?.error(new TransportError(`tcp: a frame of ${length - 1} bytes from ${c.peer ?? 'an unidentified peer'} exceeds maxFrameBytes (${this.maxFrameBytes}) or is empty; closing that connection`))
+      // Until the peer is known (HELLO, or a completed handshake), nothing larger than a handshake message is taken.
+      const known = c.link ? c.link.established : c.greeted
+      const limit = known ? this.maxFrameBytes + (c.link ? 32 : 0) : PREAUTH_MAX_BYTES
+      if (length === 0 || length - 1 > limit) {
+        this.handler?.error(
+          new TransportError(
+            `tcp: a frame of ${length - 1} bytes from ${c.peer ?? 'an unidentified peer'} exceeds ${known ? `maxFrameBytes (${this.maxFrameBytes})` : `${PREAUTH_MAX_BYTES} bytes before the peer is known`} or is empty; closing that connection`,
+          ),
+        )
         c.chunks = []
         c.buffered = 0
         c.socket.destroy()
@@ -319,54 +511,88 @@ export class TcpTransport implements Transport {
       const rest = all.subarray(4 + length)
       c.chunks = rest.length ? [rest] : []
       c.buffered = rest.length
-      this.dispatch(c, type, payload)
+      this.receiveMessage(c, type, payload)
       if (c.socket.destroyed) return
     }
   }
 
+  private receiveMessage(c: Conn, type: number, payload: Uint8Array): void {
+    const h = this.handler
+    if (!h || this.state !== 'open') return
+    if (!c.link) {
+      if (type === AUTH_HELLO || type === AUTH_PROOF) {
+        h.error(new AuthError('REFUSED', 'tcp: a peer requires group authentication, but this transport has no key (insecure: true); closing that connection'))
+        c.socket.destroy()
+        return
+      }
+      if (type !== HELLO) return this.dispatch(c, type, payload)
+      const text = new TextDecoder().decode(payload)
+      const cut = text.indexOf('\0')
+      return this.hello(c, cut < 0 ? text : text.slice(0, cut), cut < 0 ? undefined : text.slice(cut + 1))
+    }
+    if (type === HELLO && !c.link.established) {
+      h.error(new AuthError('UNAUTHENTICATED', `tcp: a peer without a group key (an insecure transport, or a stranger) tried to connect from ${c.socket.remoteAddress ?? 'an unknown address'}; refused`))
+      c.socket.destroy()
+      return
+    }
+    c.link.receive(type, payload)
+  }
+
+  /** An insecure peer's HELLO (id and incarnation as claimed). */
+  private hello(c: Conn, peer: string, incarnation: string | undefined): void {
+    if (!peer || c.peer !== undefined) {
+      this.handler?.error(new TransportError('tcp: a HELLO was empty or repeated; closing that connection'))
+      c.socket.destroy()
+      return
+    }
+    this.greet(c, peer, incarnation)
+  }
+
+  /** The peer on `c` is `peer` (proven, with a key; claimed, without): settle which connection the pair uses. */
+  private greet(c: Conn, peer: PeerId, incarnation: string | undefined): void {
+    const h = this.handler
+    if (!h || this.state !== 'open') return
+    this.clock.clearTimeout(c.deadline)
+    c.peer = peer
+    c.greeted = true
+    c.incarnation = incarnation
+    if (peer === this.id) {
+      // This transport reached itself (its own address is in `connect`), or another end uses its id.
+      c.self = true
+      if (incarnation !== this.incarnation) h.error(new TransportError(`tcp: a peer uses this end's own id ${peer}; closing that connection`))
+      c.socket.destroy()
+      return
+    }
+    if (incarnation === undefined) return this.choose(c, h) // an older peer: no USE
+    if (peer < this.id) return // the peer picks: wait for USE or DUPLICATE on this connection
+    const current = this.byPeer.get(peer)
+    if (current && current.incarnation === incarnation) {
+      // The same run of the peer is already up on another connection (both ends dialled): close this one unused.
+      c.duplicate = true
+      this.write(c, DUPLICATE, EMPTY)
+      void this.end(c)
+      return
+    }
+    this.write(c, USE, EMPTY)
+    this.choose(c, h)
+  }
+
+  /** A message from a known peer (authenticated, with a key). */
   private dispatch(c: Conn, type: number, payload: Uint8Array): void {
     const h = this.handler
     if (!h || this.state !== 'open') return
-    if (type === HELLO) {
-      const text = new TextDecoder().decode(payload)
-      const cut = text.indexOf('\0')
-      const peer = cut < 0 ? text : text.slice(0, cut)
-      const incarnation = cut < 0 ? undefined : text.slice(cut + 1)
-      if (!peer || c.peer !== undefined) {
-        h.error(new TransportError('tcp: a HELLO was empty or repeated; closing that connection'))
-        c.socket.destroy()
-        return
-      }
-      c.peer = peer
-      c.greeted = true
-      c.incarnation = incarnation
-      if (peer === this.id) {
-        // This transport reached itself (its own address is in `connect`), or another end uses its id.
-        c.self = true
-        if (incarnation !== this.incarnation) h.error(new TransportError(`tcp: a peer uses this end's own id ${peer}; closing that connection`))
-        c.socket.destroy()
-        return
-      }
-      if (incarnation === undefined) return this.choose(c, h) // an older peer: no USE, the latest connection wins
-      if (peer < this.id) return // the peer picks: wait for USE or DUPLICATE on this connection
-      const current = this.byPeer.get(peer)
-      if (current && current.incarnation === incarnation) {
-        // The same run of the peer is already up on another connection (both ends dialled): close this one unused.
-        c.duplicate = true
-        this.write(c, DUPLICATE, new Uint8Array(0))
-        void this.end(c)
-        return
-      }
-      this.write(c, USE, new Uint8Array(0))
-      this.choose(c, h)
-    } else if (type === FRAME && c.peer !== undefined) {
+    if (type === FRAME && c.peer !== undefined) {
       // Frames count only on the connection the peer is up on (none are sent on another).
       if (this.byPeer.get(c.peer) === c) h.message(c.peer, payload)
     } else if ((type === USE || type === DUPLICATE) && c.peer !== undefined && c.incarnation !== undefined && c.peer < this.id && !c.duplicate && this.byPeer.get(c.peer) !== c) {
       if (type === USE) this.choose(c, h)
       else c.duplicate = true // the peer closes it
-    } else if (type === BYE) {
+    } else if (type === BYE && c.peer !== undefined) {
       c.bye = true
+    } else if (type === PING && c.peer !== undefined) {
+      this.write(c, PONG, EMPTY)
+    } else if (type === PONG && c.peer !== undefined) {
+      c.pong?.()
     } else {
       h.error(new TransportError(`tcp: unexpected frame type ${type} from ${c.peer ?? 'an unidentified peer'}; closing that connection`))
       c.socket.destroy()

@@ -13,6 +13,7 @@
  * (`npm run bench` keeps that block when it rewrites the page).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
+import { TEST_KEY } from '../test/support/group-key.js'
 import { Etcd3 } from 'etcd3'
 import { Understudy, type LeaseRow } from '../src/index.js'
 import { etcdClientOptions, etcdLease } from '../adapters/etcd.js'
@@ -60,7 +61,7 @@ async function handovers(): Promise<number[]> {
     for (let trial = 0; trial < TRIALS + 2; trial++) {
       const [port] = await freePorts(1)
       const prefix = `bench/handover/${trial}/`
-      const start = (id: string, link: object) => Understudy.start({ group: 'h', nodeId: id, transport: tcp({ id, ...link }), lease: etcdLease(client, { prefix }), heartbeat: { intervalMs: I, timeoutMs: T } })
+      const start = (id: string, link: object) => Understudy.start({ group: 'h', nodeId: id, transport: tcp({ key: TEST_KEY, id, ...link }), lease: etcdLease(client, { prefix }), heartbeat: { intervalMs: I, timeoutMs: T } })
       const a = await start('a', { listen: { port } })
       const b = await start('b', { connect: { port }, backoff: { initialMs: 5, maxMs: 50 } })
       for (let i = 0; i < 400 && a.role !== 'active' && b.role !== 'active'; i++) await sleep(5)

@@ -6,6 +6,7 @@
  * - tab close in Chromium: closing the active tab → the other tab is active (Web Locks lease).
  */
 import { fork } from 'node:child_process'
+import { TEST_KEY } from '../test/support/group-key.js'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -38,8 +39,8 @@ async function pair(kind: 'broadcast-channel' | 'tcp') {
   let tb: Transport
   if (kind === 'tcp') {
     const port = await freePort()
-    ta = tcp({ id: 'a', listen: { port } })
-    tb = tcp({ id: 'b', connect: { port }, backoff: { initialMs: 5, maxMs: 50 } })
+    ta = tcp({ key: TEST_KEY, id: 'a', listen: { port } })
+    tb = tcp({ key: TEST_KEY, id: 'b', connect: { port }, backoff: { initialMs: 5, maxMs: 50 } })
   } else {
     const name = `fo-${Math.random()}`
     ta = broadcastChannel(name, { id: 'a' })

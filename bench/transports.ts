@@ -8,6 +8,7 @@
  * Both nodes live in this process, so each figure includes both ends' work.
  */
 import { createConnection, createServer, type Socket } from 'node:net'
+import { TEST_KEY } from '../test/support/group-key.js'
 import { WebSocket, WebSocketServer } from 'ws'
 import { Understudy, type Transport } from '../src/index.js'
 import { writeDelta } from '../src/codec/frames.js'
@@ -236,11 +237,11 @@ const KINDS: Kind[] = [
   {
     name: 'tcp',
     async pair() {
-      const a = tcp({ id: 'a', listen: { port: 0 } })
+      const a = tcp({ key: TEST_KEY, id: 'a', listen: { port: 0 } })
       await a.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
       const port = a.port as number
       await a.close()
-      return [tcp({ id: 'a', listen: { port } }), tcp({ id: 'b', connect: { port } }), async () => {}]
+      return [tcp({ key: TEST_KEY, id: 'a', listen: { port } }), tcp({ key: TEST_KEY, id: 'b', connect: { port } }), async () => {}]
     },
     raw: () => rawSocket('tcp'),
   },

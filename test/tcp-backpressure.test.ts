@@ -42,7 +42,7 @@ describe('tcp backpressure', () => {
   it('send() returns a pending promise once a slow peer stops reading, and it resolves when the peer catches up', async () => {
     const peer = await stalledPeer()
     cleanup.push(peer.close)
-    const t = tcp({ id: 'a', connect: { port: peer.port } })
+    const t = tcp({ insecure: true, id: 'a', connect: { port: peer.port } })
     const rec = new Recorder()
     await t.open(rec)
     cleanup.push(() => t.close())
@@ -73,7 +73,7 @@ describe('tcp backpressure', () => {
   it('an async commit never waits on a peer that stopped reading, and nothing piles up for a peer that never said it is a standby', async () => {
     const peer = await stalledPeer()
     cleanup.push(peer.close)
-    const transport = tcp({ id: 'a', connect: { port: peer.port } })
+    const transport = tcp({ insecure: true, id: 'a', connect: { port: peer.port } })
     const ha = await Understudy.start({ group: 'g', transport, role: 'active', commitMode: 'async' })
     cleanup.push(() => ha.close())
     const root = ha.register('r', { blob: '' })

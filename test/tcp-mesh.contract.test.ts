@@ -4,6 +4,7 @@
  * one.
  */
 import { createConnection, createServer, type Server } from 'node:net'
+import { TEST_KEY } from './support/group-key.js'
 import { tcp, type TcpTransport } from 'understudy-ha/adapters/tcp'
 import { runTransportContract } from 'understudy-ha/testing'
 
@@ -26,7 +27,7 @@ for (const [first, second] of [
     const ports = await freePorts()
     const make = (id: string) => {
       const i = id === first ? 0 : 1
-      return tcp({ id, listen: { port: ports[i] }, connect: { port: ports[1 - i] as number }, backoff: fast })
+      return tcp({ key: TEST_KEY, id, listen: { port: ports[i] }, connect: { port: ports[1 - i] as number }, backoff: fast })
     }
     return {
       a: make(first),

@@ -5,6 +5,7 @@
  * and without flapping, or sync commits stall.
  */
 import { createServer, type Server } from 'node:net'
+import { TEST_KEY } from './support/group-key.js'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryLeaseStore, Understudy, realClock } from 'understudy-ha'
 import { tcp, type TcpTransport } from 'understudy-ha/adapters/tcp'
@@ -37,7 +38,7 @@ const fast = { initialMs: 10, maxMs: 200 }
 
 /** A transport that listens on `ports[i]` and dials every other port (or every port, itself included, with `all`). */
 const meshEnd = (id: string, ports: number[], i: number, all = false) =>
-  tcp({ id, listen: { port: ports[i] as number }, connect: ports.filter((_, k) => all || k !== i).map((port) => ({ port })), backoff: fast })
+  tcp({ key: TEST_KEY, id, listen: { port: ports[i] as number }, connect: ports.filter((_, k) => all || k !== i).map((port) => ({ port })), backoff: fast })
 
 /** Transports for `ids`: each listens on its own port and dials every other one. */
 async function meshTransports(ids: string[]): Promise<TcpTransport[]> {

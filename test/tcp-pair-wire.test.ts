@@ -68,7 +68,7 @@ describe('tcp pair protocol', () => {
   })
 
   async function listener(id: string): Promise<{ t: TcpTransport; rec: Recorder; port: number }> {
-    const t = tcp({ id, listen: { port: 0 } })
+    const t = tcp({ insecure: true, id, listen: { port: 0 } })
     const rec = new Recorder()
     await t.open(rec)
     cleanup.push(() => t.close())
@@ -99,7 +99,7 @@ describe('tcp pair protocol', () => {
     expect(rec.errors).toEqual([])
   })
 
-  it('a HELLO from a new incarnation replaces the old connection: the peer goes down and comes up again', async () => {
+  it('a HELLO from a new incarnation replaces the old connection once that one does not answer a PING: the peer goes down and comes up again', async () => {
     const { rec, port } = await listener('a')
     const old = await dialWire(port)
     cleanup.push(() => old.socket.destroy())
@@ -132,7 +132,7 @@ describe('tcp pair protocol', () => {
     const server: Server = createServer((s) => (accepted = new Wire(s)))
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
     cleanup.push(() => new Promise((r) => server.close(r)))
-    const t = tcp({ id: 'z', connect: { port: (server.address() as { port: number }).port } })
+    const t = tcp({ insecure: true, id: 'z', connect: { port: (server.address() as { port: number }).port } })
     const rec = new Recorder()
     await t.open(rec)
     cleanup.push(() => t.close())

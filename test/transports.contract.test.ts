@@ -1,4 +1,5 @@
 import { createConnection } from 'node:net'
+import { TEST_KEY } from './support/group-key.js'
 import { WebSocket } from 'ws'
 import { seededRandom, VirtualClock } from 'understudy-ha'
 import { broadcastChannel, type BroadcastChannelTransport } from 'understudy-ha/adapters/broadcast-channel'
@@ -42,16 +43,16 @@ runTransportContract('broadcast-channel', async () => {
 
 runTransportContract('tcp', async () => {
   const fast = { initialMs: 10, maxMs: 200 }
-  const a = tcp({ id: 'a', listen: { port: 0 }, backoff: fast })
+  const a = tcp({ key: TEST_KEY, id: 'a', listen: { port: 0 }, backoff: fast })
   let port = 0
   return {
     a,
     get b() {
       port ||= a.port as number
-      return (this as { _b?: TcpTransport })._b ??= tcp({ id: 'b', connect: { port }, backoff: fast })
+      return (this as { _b?: TcpTransport })._b ??= tcp({ key: TEST_KEY, id: 'b', connect: { port }, backoff: fast })
     },
     kill: (t) => (t as TcpTransport).abort(),
-    restart: (t) => (t.id === 'a' ? tcp({ id: 'a', listen: { port }, backoff: fast }) : tcp({ id: 'b', connect: { port }, backoff: fast })),
+    restart: (t) => (t.id === 'a' ? tcp({ key: TEST_KEY, id: 'a', listen: { port }, backoff: fast }) : tcp({ key: TEST_KEY, id: 'b', connect: { port }, backoff: fast })),
     garbage: () =>
       new Promise<void>((resolve) => {
         // A length prefix far beyond maxFrameBytes, from a stranger's socket.

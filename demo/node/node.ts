@@ -15,6 +15,13 @@ import { fsCheckpoints } from 'understudy-ha/adapters/fs'
 import { tcp } from 'understudy-ha/adapters/tcp'
 import { startCounter } from '../../examples/counter/counter.js'
 
+/** The group key every node of the group holds (the launcher sets it; see README). */
+const key = process.env.UNDERSTUDY_KEY
+if (!key) {
+  console.error('set UNDERSTUDY_KEY to the group key (the same on every node); make one with: node -e "import(\'understudy-ha\').then(m => console.log(m.generateGroupKey()))"')
+  process.exit(2)
+}
+
 export class Customer {
   constructor(
     public name: string,
@@ -36,7 +43,7 @@ const say = (event: string, fields: object = {}) => console.log(JSON.stringify({
 
 const ha = await Understudy.start({
   group: 'demo',
-  transport: tcp({ id, ...(mode === 'listen' ? { listen: { port: Number(port) } } : { connect: { port: Number(port) }, backoff: { initialMs: 20, maxMs: 200 } }) }),
+  transport: tcp({ key, id, ...(mode === 'listen' ? { listen: { port: Number(port) } } : { connect: { port: Number(port) }, backoff: { initialMs: 20, maxMs: 200 } }) }),
   lease: fileLease(join(dir, 'lease.json')),
   heartbeat: { intervalMs: 100, timeoutMs: 400 },
   checkpoints: fsCheckpoints(join(dir, `checkpoints-${id}`)),

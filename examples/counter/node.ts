@@ -14,11 +14,17 @@ import { tcp } from 'understudy-ha/adapters/tcp'
 import { startCounter } from './counter.js'
 
 const [id, port, mode, dir, everyMs] = process.argv.slice(2) as [string, string, 'listen' | 'connect', string, string | undefined]
+/** The group key every node of the group holds (the launcher sets it; see README). */
+const key = process.env.UNDERSTUDY_KEY
+if (!key) {
+  console.error('set UNDERSTUDY_KEY to the group key (the same on every node); make one with: node -e "import(\'understudy-ha\').then(m => console.log(m.generateGroupKey()))"')
+  process.exit(2)
+}
 const say = (event: string, fields: object) => console.log(JSON.stringify({ id, event, at: Date.now(), ...fields }))
 
 const ha = await Understudy.start({
   group: 'counter',
-  transport: tcp({ id, ...(mode === 'listen' ? { listen: { port: Number(port) } } : { connect: { port: Number(port) } }) }),
+  transport: tcp({ key, id, ...(mode === 'listen' ? { listen: { port: Number(port) } } : { connect: { port: Number(port) } }) }),
   lease: fileLease(join(dir, 'lease.json')),
   heartbeat: { intervalMs: 100, timeoutMs: 400 },
   checkpoints: fsCheckpoints(join(dir, `checkpoints-${id}`)),

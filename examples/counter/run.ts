@@ -12,6 +12,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { generateGroupKey } from 'understudy-ha'
 
 interface Event {
   id: string
@@ -30,6 +31,8 @@ export interface DrillResult {
   counts: number[]
 }
 
+// Every node of a group holds the same key; the nodes this launcher starts inherit it.
+process.env.UNDERSTUDY_KEY ??= generateGroupKey()
 const NODE = new URL('./node.ts', import.meta.url).pathname
 
 /** Calls `on` with each line of `stream` that parses as JSON; other lines are ignored. */

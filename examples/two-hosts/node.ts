@@ -19,6 +19,13 @@ import { Understudy } from 'understudy-ha'
 import { etcdClientOptions, etcdLease } from 'understudy-ha/adapters/etcd'
 import { tcp } from 'understudy-ha/adapters/tcp'
 
+/** The group key every node of the group holds (the launcher sets it; see README). */
+const key = process.env.UNDERSTUDY_KEY
+if (!key) {
+  console.error('set UNDERSTUDY_KEY to the group key (the same on every node); make one with: node -e "import(\'understudy-ha\').then(m => console.log(m.generateGroupKey()))"')
+  process.exit(2)
+}
+
 const args = process.argv.slice(2)
 const flag = (name: string, fallback?: string): string => {
   const i = args.indexOf(`--${name}`)
@@ -45,7 +52,7 @@ const client = new Etcd3(etcdClientOptions(flag('etcd').split(',')))
 const ha = await Understudy.start({
   group: 'two-hosts',
   nodeId: id,
-  transport: tcp({ id, listen, ...(peer ? { connect: peer } : {}) }),
+  transport: tcp({ key, id, listen, ...(peer ? { connect: peer } : {}) }),
   lease: etcdLease(client, { prefix: flag('prefix', 'understudy/two-hosts/') }),
   // T = 1.5 s rides out an etcd leader election (about 1 s on a default etcd) without a failover.
   heartbeat: { intervalMs: 250, timeoutMs: 1500 },

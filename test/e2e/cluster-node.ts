@@ -26,6 +26,7 @@
  * dials the others'), and `heartbeat` overrides I and T.
  */
 import { join } from 'node:path'
+import { TEST_KEY } from '../support/group-key.js'
 import { Understudy } from '../../src/index.js'
 import { Etcd3 } from 'etcd3'
 import { etcdClientOptions, etcdLease } from '../../adapters/etcd.js'
@@ -52,7 +53,7 @@ const send = (m: object) => process.send?.(m)
 
 async function run(): Promise<void> {
   const host = (i: number) => config.hosts?.[i] ?? '127.0.0.1'
-  const transport = tcp({
+  const transport = tcp({ key: TEST_KEY,
     id: config.id,
     listen: { port: config.ports[config.index] as number, host: host(config.index) },
     ...(config.index > 0 ? { connect: config.ports.slice(0, config.index).map((port, i) => ({ port, host: host(i) })) } : {}),

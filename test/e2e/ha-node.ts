@@ -6,6 +6,7 @@
  * or `{ handoverError }`. Role changes are reported as `{ role, epoch, at }`.
  */
 import { Understudy } from 'understudy-ha'
+import { TEST_KEY } from '../support/group-key.js'
 import { fileLease } from 'understudy-ha/adapters/file-lease'
 import { tcp } from 'understudy-ha/adapters/tcp'
 import { workerElection } from 'understudy-ha/adapters/worker-election'
@@ -13,7 +14,7 @@ import { workerElection } from 'understudy-ha/adapters/worker-election'
 const [id, port, mode, leasePath, electIn, beat] = process.argv.slice(2) as [string, string, string, string, string | undefined, string | undefined]
 const [intervalMs, timeoutMs] = (beat ?? '50,200').split(',').map(Number) as [number, number]
 const transport =
-  mode === 'listen' ? tcp({ id, listen: { port: Number(port) } }) : tcp({ id, connect: { port: Number(port) }, backoff: { initialMs: 10, maxMs: 100 } })
+  mode === 'listen' ? tcp({ key: TEST_KEY, id, listen: { port: Number(port) } }) : tcp({ key: TEST_KEY, id, connect: { port: Number(port) }, backoff: { initialMs: 10, maxMs: 100 } })
 const ha = await Understudy.start({
   group: 'e2e',
   transport,

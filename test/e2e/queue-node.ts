@@ -12,6 +12,7 @@
  * (SIGCONTed) holds everything again. The standby reports `{ ready }` once synced.
  */
 import { Understudy } from '../../src/index.js'
+import { TEST_KEY } from '../support/group-key.js'
 import { tcp } from '../../adapters/tcp.js'
 
 export interface QueueNodeConfig {
@@ -38,7 +39,7 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 }
 
 async function run(): Promise<void> {
-  const transport = tcp({ id: config.role, ...(config.role === 'active' ? { listen: { port: config.port } } : { connect: { port: config.port } }), backoff: { initialMs: 10, maxMs: 100 } })
+  const transport = tcp({ key: TEST_KEY, id: config.role, ...(config.role === 'active' ? { listen: { port: config.port } } : { connect: { port: config.port } }), backoff: { initialMs: 10, maxMs: 100 } })
   const ha = await Understudy.start({
     group: 'queue',
     transport,
