@@ -16,6 +16,7 @@ import { broadcastChannel } from '../adapters/broadcast-channel.js'
 import { tcp, type TcpTransport } from '../adapters/tcp.js'
 import { webSocket } from '../adapters/websocket/client.js'
 import { webSocketServer, type WebSocketServerTransport } from '../adapters/websocket/server.js'
+import { nodeCrypto } from '../adapters/node-crypto.js'
 
 const RTT_SAMPLES = Number(process.env.RTT_SAMPLES ?? 5000)
 /** Untimed commits first: V8 needs thousands of round trips to reach steady state here (measured: 55 → 21 µs per commit over 20,000). */
@@ -248,11 +249,11 @@ const KINDS: Kind[] = [
   {
     name: 'websocket',
     async pair() {
-      const s = webSocketServer({ id: 'a', port: 0 })
+      const s = webSocketServer({ key: TEST_KEY, id: 'a', port: 0 })
       await s.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
       const port = (s as WebSocketServerTransport).port as number
       await s.close()
-      return [webSocketServer({ id: 'a', port }), webSocket(`ws://127.0.0.1:${port}`, { id: 'b' }), async () => {}]
+      return [webSocketServer({ key: TEST_KEY, id: 'a', port }), webSocket(`ws://127.0.0.1:${port}`, { key: TEST_KEY, crypto: nodeCrypto, id: 'b' }), async () => {}]
     },
     raw: () => rawSocket('ws'),
   },

@@ -36,7 +36,7 @@ describe('end to end over real transports', () => {
 
   for (const kind of ['tcp', 'websocket'] as const) {
     it(`two Node processes over ${kind} on 127.0.0.1: the standby in the other process converges (invariant 1)`, async () => {
-      const transport: Transport = kind === 'tcp' ? tcp({ key: TEST_KEY, id: 'active', listen: { port: 0 } }) : webSocketServer({ id: 'active', port: 0 })
+      const transport: Transport = kind === 'tcp' ? tcp({ key: TEST_KEY, id: 'active', listen: { port: 0 } }) : webSocketServer({ key: TEST_KEY, id: 'active', port: 0 })
       // minStandbys: 1 — an acknowledged commit is on the standby (a lone active would acknowledge on its own word).
       const active = await Understudy.start({ group: 'e2e', transport, role: 'active', classes: { Point }, minStandbys: 1 })
       cleanup.push(() => active.close())

@@ -17,11 +17,11 @@ describe('replication survives a connection blip', () => {
   for (const kind of ['tcp', 'websocket'] as const) {
     it(`${kind}: the dialer reconnects, the standby catches up, sync commits resume`, async () => {
       const fast = { initialMs: 5, maxMs: 50 }
-      const server = kind === 'tcp' ? tcp({ key: TEST_KEY, id: 'active', listen: { port: 0 } }) : webSocketServer({ id: 'active', port: 0 })
+      const server = kind === 'tcp' ? tcp({ key: TEST_KEY, id: 'active', listen: { port: 0 } }) : webSocketServer({ key: TEST_KEY, id: 'active', port: 0 })
       // minStandbys: 1 — commits during the blip wait for the standby to come back and catch up.
       const active = await Understudy.start({ group: 'g', transport: server, role: 'active', resyncRetryMs: 50, minStandbys: 1 })
       const port = (server as TcpTransport | WebSocketServerTransport).port as number
-      const client = kind === 'tcp' ? tcp({ key: TEST_KEY, id: 'standby', connect: { port }, backoff: fast }) : webSocket(`ws://127.0.0.1:${port}`, { id: 'standby', backoff: fast })
+      const client = kind === 'tcp' ? tcp({ key: TEST_KEY, id: 'standby', connect: { port }, backoff: fast }) : webSocket(`ws://127.0.0.1:${port}`, { key: TEST_KEY, id: 'standby', backoff: fast })
       const standby = await Understudy.start({ group: 'g', transport: client, resyncRetryMs: 50 })
       const peers: string[] = []
       active.on('peer', (e) => peers.push(`${e.peer} ${e.up ? 'up' : 'down'}`))

@@ -1,12 +1,13 @@
 import { createConnection } from 'node:net'
 import { TEST_KEY } from './support/group-key.js'
 import { WebSocket } from 'ws'
-import { seededRandom, VirtualClock } from 'understudy-ha'
+import { seededRandom, VirtualClock, type Transport } from 'understudy-ha'
 import { broadcastChannel, type BroadcastChannelTransport } from 'understudy-ha/adapters/broadcast-channel'
 import { MemoryNetwork, type MemoryTransport } from 'understudy-ha/adapters/memory'
 import { tcp, type TcpTransport } from 'understudy-ha/adapters/tcp'
-import { webSocket, type WebSocketTransport } from 'understudy-ha/adapters/websocket'
-import { webSocketServer, type WebSocketServerTransport } from 'understudy-ha/adapters/websocket/server'
+import { webSocket, type WebSocketOptions, type WebSocketTransport } from 'understudy-ha/adapters/websocket'
+import { webSocketServer, type WebSocketServerOptions, type WebSocketServerTransport } from 'understudy-ha/adapters/websocket/server'
+import { nodeCrypto } from 'understudy-ha/adapters/node-crypto'
 import { runTransportContract } from 'understudy-ha/testing'
 
 let seq = 0
@@ -64,29 +65,36 @@ runTransportContract('tcp', async () => {
   }
 })
 
-runTransportContract('websocket', async () => {
-  const fast = { initialMs: 10, maxMs: 200 }
-  const a = webSocketServer({ id: 'a', port: 0, chunkBytes: 64 * 1024 })
-  let port = 0
-  const client = () => webSocket(`ws://127.0.0.1:${port}`, { id: 'b', backoff: fast, chunkBytes: 64 * 1024 })
-  return {
-    a,
-    get b() {
-      port ||= a.port as number
-      return (this as { _b?: WebSocketTransport })._b ??= client()
-    },
-    kill: (t) => (t as WebSocketTransport | WebSocketServerTransport).abort(),
-    restart: (t) => (t.id === 'a' ? webSocketServer({ id: 'a', port, chunkBytes: 64 * 1024 }) : client()),
-    garbage: () =>
-      new Promise<void>((resolve) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${port}`)
-        ws.on('open', () => {
-          ws.send('not binary')
-          ws.send(Buffer.from([9, 9, 9]))
-          ws.close()
-        })
-        ws.on('close', () => resolve())
-        ws.on('error', () => resolve())
-      }),
+/** The WebSocket pair, with a key (the client on WebCrypto, its default), encrypted (the client on nodeCrypto), or insecure. */
+function webSocketPair(auth: Partial<WebSocketServerOptions & WebSocketOptions>) {
+  return async () => {
+    const fast = { initialMs: 10, maxMs: 200 }
+    const a = webSocketServer({ ...auth, id: 'a', port: 0, chunkBytes: 64 * 1024 })
+    let port = 0
+    const client = () => webSocket(`ws://127.0.0.1:${port}`, { ...auth, id: 'b', backoff: fast, chunkBytes: 64 * 1024 })
+    return {
+      a,
+      get b() {
+        port ||= a.port as number
+        return (this as { _b?: WebSocketTransport })._b ??= client()
+      },
+      kill: (t: Transport) => (t as WebSocketTransport | WebSocketServerTransport).abort(),
+      restart: (t: Transport) => (t.id === 'a' ? webSocketServer({ ...auth, id: 'a', port, chunkBytes: 64 * 1024 }) : client()),
+      garbage: () =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}`)
+          ws.on('open', () => {
+            ws.send('not binary')
+            ws.send(Buffer.from([9, 9, 9]))
+            ws.close()
+          })
+          ws.on('close', () => resolve())
+          ws.on('error', () => resolve())
+        }),
+    }
   }
-})
+}
+
+runTransportContract('websocket', webSocketPair({ key: TEST_KEY }))
+runTransportContract('websocket (encrypt, nodeCrypto client)', webSocketPair({ key: TEST_KEY, encrypt: true, crypto: nodeCrypto }))
+runTransportContract('websocket (insecure)', webSocketPair({ insecure: true }))

@@ -3,21 +3,58 @@
  * It uses the standard `WebSocket` where the runtime has one, and the `ws`
  * package on Node versions that do not. It reconnects with capped exponential
  * backoff and jitter on the injected clock until `close()`.
+ *
+ * **wss:** any `wss://` URL is dialled as is; the runtime's TLS checks the
+ * server's certificate (in Node, pass a `WebSocket` constructor that gives
+ * `ws` its TLS options, e.g. `ca` for a private certificate authority).
+ *
+ * Group authentication (the default: without `key` the constructor throws
+ * unless `insecure: true`): the client runs the core's handshake with the
+ * server, and the server is its peer only once the server has proven it holds
+ * a group key and welcomed this client (the server refuses a connection that
+ * claims the id of a live peer). Every later message is sealed. Before then,
+ * messages from the server of at most 4 KiB, and a deadline
+ * (`handshakeTimeoutMs`). The primitives default to WebCrypto; in Node pass
+ * `crypto: nodeCrypto` (`understudy-ha/adapters/node-crypto`), which is faster.
  */
 import {
+  AuthError,
+  ConfigError,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  GroupKeys,
+  PREAUTH_MAX_BYTES,
+  SecureLink,
   TransportError,
   backoffDelay,
+  checkAuthOptions,
   defaultRandom,
   randomId,
   realClock,
+  webCrypto,
+  type AuthCrypto,
   type BackoffOptions,
   type Clock,
+  type GroupKey,
   type PeerId,
   type Random,
   type Transport,
   type TransportHandler,
 } from '../../src/index.js'
-import { BYE, DEFAULT_CHUNK_BYTES, DEFAULT_MAX_FRAME_BYTES, HELLO, Reassembler, envelope, pieces } from './framing.js'
+import {
+  AUTH_HELLO,
+  AUTH_PROOF,
+  BYE,
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_MAX_FRAME_BYTES,
+  HELLO,
+  Reassembler,
+  WELCOME,
+  envelope,
+  messageBytes,
+  parse,
+  pieces,
+  type Received,
+} from './framing.js'
 
 /** The parts of the standard WebSocket this adapter uses. */
 export interface WebSocketLike {
@@ -35,22 +72,52 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike
 export interface WebSocketOptions {
   /** This end's peer id (default: random). */
   id?: PeerId
-  /** The WebSocket constructor (default: the global one, else `ws` on Node). */
+  /**
+   * The WebSocket constructor (default: the global one, else `ws` on Node).
+   * In Node, a subclass of `ws`'s WebSocket can pass it options, e.g. `ca` for
+   * a `wss:` server with a private certificate.
+   */
   WebSocket?: WebSocketConstructor
-  /** Largest message sent; bigger frames are chunked (default 1 MiB). */
+  /** Largest message sent; bigger frames are chunked (default 1 MiB). At most the server's. */
   chunkBytes?: number
   /** Largest reassembled frame accepted (default 256 MiB). */
   maxFrameBytes?: number
+  /**
+   * The group key (or keys, during a rotation: at most 8, the newest first):
+   * the server must prove it holds one, and this end proves it too; every
+   * message is authenticated. Required unless `insecure: true`. Make one with
+   * `generateGroupKey()`; give every member the same.
+   */
+  key?: GroupKey | readonly GroupKey[]
+  /** Encrypt messages too (AES-256-GCM), not only authenticate them (HMAC-SHA-256). Default false. A session is encrypted when either end asks. */
+  encrypt?: boolean
+  /** The primitives (default WebCrypto, which browsers and workers have; in Node, `nodeCrypto` from `understudy-ha/adapters/node-crypto` is faster). */
+  crypto?: AuthCrypto
+  /** Talk to a server without a key: only where the network and the server are trusted. */
+  insecure?: boolean
+  /** The server must complete the handshake and welcome this client (or say HELLO) within this after the socket opens, or the client closes and redials (default 5000 ms). */
+  handshakeTimeoutMs?: number
   backoff?: Partial<BackoffOptions>
   clock?: Clock
   random?: Random
 }
 
 const OPEN = 1
+const EMPTY = new Uint8Array(0)
 
-/** A transport that dials `url` (a `webSocketServer` or any server speaking the same envelope). */
+/** A transport that dials `url` (`ws://` or `wss://`: a `webSocketServer` or any server speaking the same envelope). */
 export function webSocket(url: string, options: WebSocketOptions = {}): WebSocketTransport {
   return new WebSocketTransport(url, options)
+}
+
+/** One connection attempt. */
+interface Attempt {
+  socket: WebSocketLike
+  inbox: Reassembler
+  link: SecureLink | undefined
+  /** The server's id once it proved it (with a key), until it welcomes this client. */
+  proven: PeerId | undefined
+  deadline: unknown
 }
 
 export class WebSocketTransport implements Transport {
@@ -58,7 +125,11 @@ export class WebSocketTransport implements Transport {
   private readonly clock: Clock
   private readonly random: Random
   private readonly chunkBytes: number
-  private socket: WebSocketLike | undefined
+  private readonly keys: Promise<GroupKeys> | undefined
+  private groupKeys: GroupKeys | undefined
+  /** Tells a restart of this end from another connection of the same run. */
+  private readonly incarnation: string
+  private current: Attempt | undefined
   private peer: PeerId | undefined
   private bye = false
   private attempt = 0
@@ -67,6 +138,7 @@ export class WebSocketTransport implements Transport {
   private Ctor: WebSocketConstructor | undefined
   private state: 'new' | 'open' | 'closed' = 'new'
   private closed: (() => void) | undefined
+  private byeSent: (() => void) | undefined
 
   constructor(
     readonly url: string,
@@ -74,8 +146,25 @@ export class WebSocketTransport implements Transport {
   ) {
     this.random = options.random ?? defaultRandom
     this.id = options.id ?? randomId(this.random)
+    this.incarnation = `${this.id}@${randomId(this.random)}`
     this.clock = options.clock ?? realClock
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES
+    if (options.key === undefined) {
+      if (options.insecure !== true)
+        throw new ConfigError(
+          'webSocket: no group key. Give every member the same secret — webSocket(url, { …, key }), the key made once with generateGroupKey() and given to this client the way your app hands out secrets — or write insecure: true to talk to any server without one (a trusted network only)',
+        )
+    } else {
+      if (options.insecure === true) throw new ConfigError('webSocket: give `key` or `insecure: true`, not both')
+      checkAuthOptions({ key: options.key }, 'webSocket')
+      this.keys = GroupKeys.create({ key: options.key, encrypt: options.encrypt, crypto: options.crypto ?? webCrypto }, 'webSocket')
+      this.keys.catch(() => undefined)
+    }
+  }
+
+  /** Whether the server must prove it holds the group key. */
+  get authenticated(): boolean {
+    return this.keys !== undefined
   }
 
   /** The server's peer id while connected. */
@@ -87,6 +176,7 @@ export class WebSocketTransport implements Transport {
     if (this.state !== 'new') throw new TransportError('webSocket: open() was called twice; a transport opens once (after close(), make a new one with webSocket(…))')
     this.handler = handler
     this.state = 'open'
+    this.groupKeys = await this.keys
     this.Ctor =
       this.options.WebSocket ??
       (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ??
@@ -95,39 +185,87 @@ export class WebSocketTransport implements Transport {
   }
 
   send(data: Uint8Array, to?: PeerId): void {
-    const s = this.socket
-    if (this.state !== 'open' || !s || s.readyState !== OPEN || this.peer === undefined) return
+    const a = this.current
+    if (this.state !== 'open' || !a || a.socket.readyState !== OPEN || this.peer === undefined) return
     if (to !== undefined && to !== this.peer) return
-    for (const piece of pieces(data, this.chunkBytes)) s.send(piece)
+    // With a key, sealing may finish after send() returns (WebCrypto): seal a copy, so the caller may reuse `data`.
+    const bytes = a.link ? data.slice() : data
+    for (const [type, body] of pieces(bytes, this.chunkBytes)) this.write(a, type, body)
   }
 
   async close(): Promise<void> {
     if (this.state === 'closed') return
-    const s = this.socket
-    if (s?.readyState === OPEN && this.peer !== undefined) s.send(envelope(BYE, new Uint8Array(0)))
+    const a = this.current
+    if (a && a.socket.readyState === OPEN && this.peer !== undefined) {
+      this.state = 'closed'
+      this.clock.clearTimeout(this.timer)
+      this.clock.clearTimeout(a.deadline)
+      await this.sayBye(a)
+    }
     await this.shut(1000)
   }
 
   /** Drops the connection without a goodbye, as a crash would (for tests and simulations). */
   async abort(): Promise<void> {
-    const s = this.socket as unknown as { terminate?: () => void } | undefined
+    const s = this.current?.socket as unknown as { terminate?: () => void } | undefined
     if (s?.terminate) {
       this.state = 'closed'
       this.clock.clearTimeout(this.timer)
+      this.current?.link?.close()
+      this.clock.clearTimeout(this.current?.deadline)
       const done = new Promise<void>((r) => (this.closed = r))
       s.terminate()
       await done
     } else await this.shut(4000)
   }
 
+  /** Sends BYE and resolves once it is on its way (sealing may be asynchronous), within a second. */
+  private sayBye(a: Attempt): Promise<void> {
+    if (!a.link) {
+      a.socket.send(envelope(BYE, []))
+      return Promise.resolve()
+    }
+    return new Promise<void>((resolve) => {
+      const t = this.clock.setTimeout(() => done(), 1000)
+      const done = () => {
+        this.clock.clearTimeout(t)
+        this.byeSent = undefined
+        resolve()
+      }
+      this.byeSent = done
+      a.link?.send(BYE, EMPTY)
+    })
+  }
+
   private shut(code: number): Promise<void> {
     this.state = 'closed'
     this.clock.clearTimeout(this.timer)
-    const s = this.socket
+    const a = this.current
+    a?.link?.close()
+    this.clock.clearTimeout(a?.deadline)
+    const s = a?.socket
     if (!s || s.readyState > OPEN) return Promise.resolve()
     const done = new Promise<void>((r) => (this.closed = r))
     s.close(code)
     return done
+  }
+
+  /** Writes one message: sealed with a key, as is without. */
+  private write(a: Attempt, type: number, body: Uint8Array): void {
+    if (a.socket.readyState !== OPEN) return
+    if (a.link) a.link.send(type, body)
+    else a.socket.send(envelope(type, [body]))
+  }
+
+  /** Gives up on this connection (it failed authentication or broke the protocol): reports why, closes it and redials later. */
+  private drop(a: Attempt, err: Error): void {
+    this.handler?.error(err)
+    a.link?.close()
+    this.clock.clearTimeout(a.deadline)
+    const s = a.socket as WebSocketLike & { terminate?: () => void }
+    if (s.readyState > OPEN) return
+    if (s.terminate) s.terminate()
+    else s.close(4001, 'understudy: handshake failed')
   }
 
   private connect(): void {
@@ -139,35 +277,106 @@ export class WebSocketTransport implements Transport {
       this.handler?.error(err as Error)
       return this.retry()
     }
-    this.socket = socket
+    const a: Attempt = {
+      socket,
+      inbox: new Reassembler(this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES),
+      link: undefined,
+      proven: undefined,
+      deadline: undefined,
+    }
+    this.current = a
     socket.binaryType = 'arraybuffer'
-    const inbox = new Reassembler(this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
-    socket.onopen = () => socket.send(envelope(HELLO, new TextEncoder().encode(this.id)))
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
+    socket.onopen = () => {
+      if (this.state !== 'open') return
+      a.deadline = this.clock.setTimeout(() => {
+        if (this.peer !== undefined || this.current !== a) return
+        const what = `webSocket ${this.url}: the server did not ${a.link ? 'complete the handshake and welcome this client' : 'say HELLO'} within ${timeoutMs} ms; closed`
+        this.drop(a, a.link ? new AuthError('TIMEOUT', what) : new TransportError(what))
+      }, timeoutMs)
+      const keys = this.groupKeys
+      if (!keys) return socket.send(envelope(HELLO, [new TextEncoder().encode(this.id)]))
+      a.link = new SecureLink({
+        keys,
+        self: { id: this.id, incarnation: this.incarnation },
+        types: { hello: AUTH_HELLO, proof: AUTH_PROOF },
+        clock: this.clock,
+        handshakeTimeoutMs: timeoutMs,
+        write: (type, parts) => {
+          if (socket.readyState === OPEN) socket.send(envelope(type, parts))
+          if (type === BYE) this.byeSent?.()
+        },
+        established: (peer) => (a.proven = peer.id),
+        message: (type, payload) => {
+          if (type === WELCOME) return a.proven !== undefined && this.peer === undefined ? this.up(a, a.proven) : undefined
+          if (type === HELLO) return this.drop(a, new TransportError(`webSocket ${this.url}: the server sent a HELLO inside the session; closed`))
+          this.handle(a, a.inbox.take(type, payload))
+        },
+        failed: (error) => this.drop(a, new AuthError(error.reason, `webSocket ${this.url}: ${error.message}; closed`)),
+      })
+      a.link.start()
+    }
     socket.onmessage = (ev) => {
       const h = this.handler
-      if (!h || this.state !== 'open') return
-      const r = inbox.take(ev.data)
-      if (r.kind === 'hello') {
-        this.peer = r.peer
-        this.bye = false
-        this.attempt = 0
-        h.peerUp(r.peer)
-      } else if (r.kind === 'frame' && this.peer !== undefined) h.message(this.peer, r.data)
-      else if (r.kind === 'bye') this.bye = true
-      else if (r.kind === 'error') h.error(new TransportError(`webSocket ${this.url}: ${r.message}`))
+      if (!h || this.state !== 'open' || this.current !== a) return
+      const known = this.peer !== undefined
+      if (!known && messageBytes(ev.data) > PREAUTH_MAX_BYTES + 1)
+        return this.drop(a, new TransportError(`webSocket ${this.url}: a message of ${messageBytes(ev.data)} bytes before the server completed its handshake (at most ${PREAUTH_MAX_BYTES + 1}); closed`))
+      const m = parse(ev.data)
+      if (typeof m === 'string') {
+        const err = new TransportError(`webSocket ${this.url}: ${m}`)
+        return known ? h.error(err) : this.drop(a, err)
+      }
+      if (a.link) {
+        if (m.type === HELLO && !a.link.established)
+          return this.drop(a, new AuthError('UNAUTHENTICATED', `webSocket ${this.url}: the server has no group key (it said a plain HELLO: an insecure server); give it the group's key. Closed`))
+        a.link.receive(m.type, m.body)
+      } else if (m.type === AUTH_HELLO || m.type === AUTH_PROOF) {
+        this.drop(a, new AuthError('REFUSED', `webSocket ${this.url}: the server requires group authentication, but this client has no key (insecure: true); give it the group's key. Closed`))
+      } else {
+        // Without a key, only the reply HELLO is taken before the server is known.
+        if (!known && m.type !== HELLO) return this.drop(a, new TransportError(`webSocket ${this.url}: a message of type ${m.type} before the server's HELLO; closed`))
+        this.handle(a, a.inbox.take(m.type, m.body))
+      }
     }
     socket.onerror = () => {
       /* followed by onclose, which reports and reconnects */
     }
     socket.onclose = () => {
+      a.link?.close()
+      this.clock.clearTimeout(a.deadline)
+      this.byeSent?.()
+      if (this.current !== a) return
       const peer = this.peer
       this.peer = undefined
-      this.socket = undefined
+      this.current = undefined
       if (peer !== undefined && this.state === 'open') this.handler?.peerDown(peer, this.bye ? 'closed' : 'lost')
       this.closed?.()
       this.closed = undefined
       this.retry()
     }
+  }
+
+  private handle(a: Attempt, r: Received): void {
+    const h = this.handler
+    if (!h || this.state !== 'open') return
+    if (r.kind === 'hello') {
+      if (this.peer !== undefined) return this.drop(a, new TransportError(`webSocket ${this.url}: a repeated HELLO; closed`))
+      this.up(a, r.peer)
+    } else if (r.kind === 'frame') {
+      if (this.peer !== undefined) h.message(this.peer, r.data)
+    } else if (r.kind === 'bye') this.bye = true
+    else if (r.kind === 'error') h.error(new TransportError(`webSocket ${this.url}: ${r.message}`))
+  }
+
+  /** The server is this client's peer. */
+  private up(a: Attempt, peer: PeerId): void {
+    this.clock.clearTimeout(a.deadline)
+    if (peer === this.id) return this.drop(a, new TransportError(`webSocket ${this.url}: the server uses this client's own id ${JSON.stringify(peer)}; closed`))
+    this.peer = peer
+    this.bye = false
+    this.attempt = 0
+    this.handler?.peerUp(peer)
   }
 
   private retry(): void {
