@@ -44,6 +44,8 @@ import {
   AUTH_HELLO,
   AUTH_PROOF,
   BYE,
+  CLOSE_ID_IN_USE,
+  CLOSE_NO_KEY,
   DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   HELLO,
@@ -342,11 +344,18 @@ export class WebSocketTransport implements Transport {
     socket.onerror = () => {
       /* followed by onclose, which reports and reconnects */
     }
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       a.link?.close()
       this.clock.clearTimeout(a.deadline)
       this.byeSent?.()
       if (this.current !== a) return
+      const { code } = (ev ?? {}) as { code?: number }
+      if (this.peer === undefined && this.state === 'open') {
+        if (code === CLOSE_NO_KEY && a.link)
+          this.handler?.error(new AuthError('REFUSED', `webSocket ${this.url}: the server has no group key (an insecure server) and refused this client's handshake; give it the group's key`))
+        else if (code === CLOSE_ID_IN_USE)
+          this.handler?.error(new TransportError(`webSocket ${this.url}: the server refused this connection: peer id ${JSON.stringify(this.id)} is connected and answering on another connection (two members with one id, or this client's previous connection is still alive)`))
+      }
       const peer = this.peer
       this.peer = undefined
       this.current = undefined

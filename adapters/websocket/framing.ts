@@ -27,6 +27,13 @@ export const AUTH_PROOF = 5
 /** Server to client, sealed: the id the client proved is bound to this connection and the client is a peer (with a key; HELLO says it without). */
 export const WELCOME = 6
 
+/**
+ * Close codes a server gives with its reason when it refuses a connection the
+ * client could not tell was wrong otherwise; the client reports them.
+ */
+export const CLOSE_NO_KEY = 4401
+export const CLOSE_ID_IN_USE = 4409
+
 /** Bytes a sealed message adds after its payload (the HMAC or GCM tag). */
 export const SEAL_OVERHEAD = 16
 

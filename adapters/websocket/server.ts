@@ -53,6 +53,8 @@ import {
   AUTH_HELLO,
   AUTH_PROOF,
   BYE,
+  CLOSE_ID_IN_USE,
+  CLOSE_NO_KEY,
   DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_PENDING_CONNECTIONS,
@@ -295,10 +297,25 @@ export class WebSocketServerTransport implements Transport {
     else c.ws.send(envelope(type, [body]))
   }
 
-  /** Ends a connection at once, reporting why. */
-  private refuse(c: Client, err: Error): void {
+  /**
+   * Ends a connection, reporting why: at once, or with a close code and
+   * reason the client reports (a client that does not finish the close
+   * handshake is cut off after a second).
+   */
+  private refuse(c: Client, err: Error, code?: number, reason?: string): void {
     this.handler?.error(err)
-    c.ws.terminate()
+    c.link?.close()
+    if (code === undefined || c.ws.readyState !== OPEN) return void c.ws.terminate()
+    const t = this.clock.setTimeout(() => {
+      this.timers.delete(t)
+      c.ws.terminate()
+    }, 1000)
+    this.timers.add(t)
+    c.ws.once('close', () => {
+      this.clock.clearTimeout(t)
+      this.timers.delete(t)
+    })
+    c.ws.close(code, reason)
   }
 
   private accept(ws: WebSocket, from: string | undefined): void {
@@ -364,7 +381,12 @@ export class WebSocketServerTransport implements Transport {
         c.link.receive(m.type, m.body)
       } else {
         if (m.type === AUTH_HELLO || m.type === AUTH_PROOF)
-          return this.refuse(c, new AuthError('REFUSED', `webSocketServer: a client at ${where} requires group authentication, but this server has no key (insecure: true); give it the group's key. Closed`))
+          return this.refuse(
+            c,
+            new AuthError('REFUSED', `webSocketServer: a client at ${where} requires group authentication, but this server has no key (insecure: true); give it the group's key. Closed`),
+            CLOSE_NO_KEY,
+            'this server has no group key (insecure)',
+          )
         this.handle(c, c.inbox.take(m.type, m.body))
       }
     })
@@ -439,7 +461,12 @@ export class WebSocketServerTransport implements Transport {
       c.waiting = false
       if (this.state !== 'open' || c.ws.readyState !== OPEN) return
       if (alive && old.ws.readyState === OPEN && this.byPeer.get(peer) === old)
-        return this.refuse(c, new TransportError(`webSocketServer: a second connection claims peer id ${JSON.stringify(peer)}, which is connected and answering on another; refused the new one`))
+        return this.refuse(
+          c,
+          new TransportError(`webSocketServer: a second connection claims peer id ${JSON.stringify(peer)}, which is connected and answering on another; refused the new one`),
+          CLOSE_ID_IN_USE,
+          'this peer id is connected and answering on another connection',
+        )
       if (this.byPeer.get(peer) === old) {
         // No answer: the old connection is dead (its client restarted or vanished).
         this.byPeer.delete(peer)
