@@ -5,7 +5,7 @@
  * by default; pass it as `crypto` to the WebSocket client when it runs in Node.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from 'node:crypto'
-import type { AuthCrypto } from '../src/index.js'
+import { AuthError, type AuthCrypto } from '../src/index.js'
 
 /** A plain Uint8Array view of a Buffer's bytes (no copy), like WebCrypto returns. */
 const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length)
@@ -26,7 +26,7 @@ export const nodeCrypto: AuthCrypto = {
     return view(Buffer.concat([head, c.getAuthTag()]))
   },
   decrypt(key, iv, aad, data) {
-    if (data.length < 16) throw new Error('truncated')
+    if (data.length < 16) throw new AuthError('TAMPERED', `an encrypted message of ${data.length} bytes is shorter than its tag`)
     const d = createDecipheriv('aes-256-gcm', key as Buffer, iv)
     d.setAAD(aad)
     d.setAuthTag(data.subarray(data.length - 16))

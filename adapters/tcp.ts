@@ -153,6 +153,8 @@ interface Conn {
   pong: (() => void) | undefined
   /** Set on a new connection waiting for the peer's current one to be probed. */
   waiting: boolean
+  /** The peer ended its side (FIN): the connection is on its way out. */
+  ended: boolean
 }
 
 export class TcpTransport implements Transport {
@@ -321,10 +323,12 @@ export class TcpTransport implements Transport {
       deadline: undefined,
       pong: undefined,
       waiting: false,
+      ended: false,
     }
     this.conns.add(c)
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.receive(c, chunk))
+    socket.on('end', () => (c.ended = true))
     socket.on('error', () => {
       /* surfaced through 'close': refused or reset connections are expected while a peer is down */
     })
@@ -406,9 +410,11 @@ export class TcpTransport implements Transport {
   private choose(c: Conn, h: TransportHandler): void {
     const peer = c.peer as PeerId
     const old = this.byPeer.get(peer)
-    if (!old || old.socket.destroyed) {
+    // Known dead: closed, or its peer said goodbye or ended its side.
+    if (!old || old.socket.destroyed || old.bye || old.ended) {
+      if (old && !old.socket.destroyed) old.socket.destroy()
       this.byPeer.set(peer, c)
-      if (old) h.peerDown(peer, 'lost')
+      if (old) h.peerDown(peer, old.bye ? 'closed' : 'lost')
       h.peerUp(peer)
       return
     }

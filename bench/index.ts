@@ -4,13 +4,14 @@
  * With no arguments every part runs and the report is written to
  * docs/benchmarks.md and docs/benchmarks.json. Parts: `peers` (every peer on
  * workloads a–e; `peers a c` for some), `scale`, `transports`,
- * `failover`, `checkpoints`, `queue`; e.g. `npm run bench -- peers a`.
+ * `failover`, `checkpoints`, `queue`, `auth`; e.g. `npm run bench -- peers a`.
  * Each peer and transport measurement runs in its own process (ROUNDS of
  * them, default 5), reported as the median with min–max, so JIT warm-up and
  * run order do not leak from one measurement into the next.
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { runAuth } from './auth.js'
 import { runCheckpoints } from './checkpoints.js'
 import { runFailover } from './failover.js'
 import { runQueue } from './queue.js'
@@ -88,6 +89,7 @@ if (want('transports')) {
     )
   }
 }
+if (want('auth')) await runAuth(ROUNDS, print, progress)
 if (all || process.env.BENCH_WRITE) {
   const docs = new URL('../docs/', import.meta.url)
   // The etcd block is written by `npm run bench:etcd` (bench/etcd.ts): kept as it is.

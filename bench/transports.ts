@@ -37,6 +37,12 @@ interface Raw {
   close(): Promise<void>
 }
 
+/** Waits (bounded) until the standby follows the active: a commit before that would not wait for it (a lone active is degraded). */
+async function joined(active: Understudy, standby: Understudy): Promise<void> {
+  for (let i = 0; i < 5000 && !(active.stats().standbys >= 1 && standby.root('r') !== undefined); i++) await new Promise((r) => setTimeout(r, 2))
+  if (standby.root('r') === undefined) throw new Error('the standby did not join within 10 s')
+}
+
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] as number
 
 async function commitRtt(a: Transport, b: Transport): Promise<{ p50: number; p99: number; frame: Uint8Array }> {
@@ -44,6 +50,7 @@ async function commitRtt(a: Transport, b: Transport): Promise<{ p50: number; p99
   const standby = await Understudy.start({ group: 'bench', transport: b })
   const root = active.register('r', { n: 0 })
   await active.commit()
+  await joined(active, standby)
   const times: number[] = []
   for (let i = 0; i < RTT_SAMPLES + RTT_WARMUP; i++) {
     root.n = i
@@ -69,6 +76,7 @@ async function setsPerSecond(a: Transport, b: Transport): Promise<{ rate: number
   const items = Array.from({ length: PER_BATCH }, (_, i) => ({ id: i, count: 0, name: '' }))
   const root = active.register('r', { items })
   await active.commit()
+  await joined(active, standby)
   const held = Array.from({ length: PER_BATCH }, (_, i) => root.items[i] as { count: number; name: string })
   const batch = async (b: number) => {
     for (let i = 0; i < PER_BATCH; i++) {
@@ -235,17 +243,20 @@ const KINDS: Kind[] = [
     },
     raw: async () => rawBroadcastChannel(),
   },
-  {
-    name: 'tcp',
-    async pair() {
-      const a = tcp({ key: TEST_KEY, id: 'a', listen: { port: 0 } })
-      await a.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
-      const port = a.port as number
-      await a.close()
-      return [tcp({ key: TEST_KEY, id: 'a', listen: { port } }), tcp({ key: TEST_KEY, id: 'b', connect: { port } }), async () => {}]
-    },
-    raw: () => rawSocket('tcp'),
-  },
+  ...(['insecure', 'hmac', 'aes-gcm'] as const).map(
+    (auth): Kind => ({
+      name: auth === 'hmac' ? 'tcp' : `tcp (${auth})`,
+      async pair() {
+        const opts = auth === 'insecure' ? { insecure: true } : { key: TEST_KEY, encrypt: auth === 'aes-gcm' }
+        const a = tcp({ ...opts, id: 'a', listen: { port: 0 } })
+        await a.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
+        const port = a.port as number
+        await a.close()
+        return [tcp({ ...opts, id: 'a', listen: { port } }), tcp({ ...opts, id: 'b', connect: { port } }), async () => {}]
+      },
+      raw: () => rawSocket('tcp'),
+    }),
+  ),
   {
     name: 'websocket',
     async pair() {

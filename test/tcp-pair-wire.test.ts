@@ -2,7 +2,9 @@
  * The TCP adapter's pair protocol on the wire, spoken by hand: the end with
  * the lower peer id picks one connection per pair (USE) and turns away a
  * second one from the same incarnation (DUPLICATE); a new incarnation
- * replaces the old connection; the higher end takes no frame before USE.
+ * replaces the old connection once that one is known dead (closed, BYE, or no
+ * PONG to a PING); a claimant of a live peer's id is refused; the higher end
+ * takes no frame before USE.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -11,8 +13,11 @@ import { Recorder } from 'understudy-ha/testing'
 
 const HELLO = 0
 const FRAME = 1
+const BYE = 2
 const USE = 3
 const DUPLICATE = 4
+const PING = 7
+const PONG = 8
 
 const encode = (type: number, payload: Uint8Array | string = new Uint8Array(0)): Buffer => {
   const body = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload)
@@ -111,6 +116,45 @@ describe('tcp pair protocol', () => {
     await until(() => fresh.types().includes(USE) && old.closed, 'USE on the new connection and the old one closed')
     expect(rec.ups).toEqual(['z', 'z'])
     expect(rec.downs).toEqual([['z', 'lost']])
+  })
+
+  it('a second connection claiming the id of a peer that answers PING is refused: the first stays up and keeps its frames', async () => {
+    const { rec, port } = await listener('a')
+    const real = await dialWire(port)
+    cleanup.push(() => real.socket.destroy())
+    real.send(HELLO, 'z\0run-1')
+    await until(() => real.types().includes(USE), 'USE on the real connection')
+    real.socket.on('data', () => {
+      if (real.types().at(-1) === PING) real.send(PONG)
+    })
+    const claimant = await dialWire(port)
+    cleanup.push(() => claimant.socket.destroy())
+    claimant.send(HELLO, 'z\0impostor')
+    await until(() => claimant.closed, 'the claimant closed')
+    expect(real.types()).toContain(PING)
+    expect(real.closed).toBe(false)
+    real.send(FRAME, 'still here')
+    await rec.until(() => rec.messages.some((m) => new TextDecoder().decode(m.data) === 'still here'), 'a frame on the real connection')
+    expect(rec.ups).toEqual(['z'])
+    expect(rec.downs).toEqual([])
+    expect(rec.errors.some((e) => /claims peer id "z"/.test(e.message))).toBe(true)
+  })
+
+  it('a peer that said BYE on its old connection is replaced at once by its new one (no probe)', async () => {
+    const { rec, port } = await listener('a')
+    const old = await dialWire(port)
+    cleanup.push(() => old.socket.destroy())
+    old.send(HELLO, 'z\0run-1')
+    await until(() => old.types().includes(USE), 'USE on the old connection')
+    old.send(BYE)
+    const fresh = await dialWire(port)
+    cleanup.push(() => fresh.socket.destroy())
+    const t0 = Date.now()
+    fresh.send(HELLO, 'z\0run-2')
+    await until(() => fresh.types().includes(USE) && rec.ups.length === 2, 'the new connection is up')
+    expect(Date.now() - t0).toBeLessThan(500)
+    expect(old.types()).not.toContain(PING)
+    expect(rec.downs).toEqual([['z', 'closed']])
   })
 
   it('a HELLO without an incarnation (an older peer) is taken at once, whichever id is lower', async () => {

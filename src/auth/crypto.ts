@@ -9,6 +9,8 @@
  * callers handle both and keep frame order either way.
  */
 
+import { ConfigError } from '../errors.js'
+
 /** A result now or later. */
 export type Maybe<T> = T | Promise<T>
 
@@ -42,7 +44,7 @@ interface WebCryptoGlobal {
 function globalCrypto(): WebCryptoGlobal {
   const c = (globalThis as { crypto?: WebCryptoGlobal }).crypto
   if (!c?.subtle || typeof c.getRandomValues !== 'function')
-    throw new Error('group authentication needs WebCrypto (globalThis.crypto.subtle); this runtime has none — on Node, pass `crypto: nodeCrypto` from understudy-ha/adapters/node-crypto')
+    throw new ConfigError('group authentication needs WebCrypto (globalThis.crypto.subtle); this runtime has none — on Node, pass `crypto: nodeCrypto` from understudy-ha/adapters/node-crypto')
   return c
 }
 
