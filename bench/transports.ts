@@ -257,17 +257,21 @@ const KINDS: Kind[] = [
       raw: () => rawSocket('tcp'),
     }),
   ),
-  {
-    name: 'websocket',
-    async pair() {
-      const s = webSocketServer({ key: TEST_KEY, id: 'a', port: 0 })
-      await s.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
-      const port = (s as WebSocketServerTransport).port as number
-      await s.close()
-      return [webSocketServer({ key: TEST_KEY, id: 'a', port }), webSocket(`ws://127.0.0.1:${port}`, { key: TEST_KEY, crypto: nodeCrypto, id: 'b' }), async () => {}]
-    },
-    raw: () => rawSocket('ws'),
-  },
+  ...(['insecure', 'hmac', 'aes-gcm'] as const).map(
+    (auth): Kind => ({
+      name: auth === 'hmac' ? 'websocket' : `websocket (${auth})`,
+      async pair() {
+        // The client in Node on nodeCrypto, as the adapter's docs advise (its default, WebCrypto, is for browsers).
+        const opts = auth === 'insecure' ? { insecure: true } : { key: TEST_KEY, encrypt: auth === 'aes-gcm', crypto: nodeCrypto }
+        const s = webSocketServer({ ...opts, id: 'a', port: 0 })
+        await s.open({ message() {}, peerUp() {}, peerDown() {}, error() {} })
+        const port = (s as WebSocketServerTransport).port as number
+        await s.close()
+        return [webSocketServer({ ...opts, id: 'a', port }), webSocket(`ws://127.0.0.1:${port}`, { ...opts, id: 'b' }), async () => {}]
+      },
+      raw: () => rawSocket('ws'),
+    }),
+  ),
 ]
 void (null as unknown as TcpTransport)
 

@@ -312,6 +312,20 @@ describe('websocket: a peer id is bound to its live connection', () => {
     })
   }
 
+  it('insecure: an old connection whose client said BYE is replaced at once, without a probe', async () => {
+    const { r: rs, url } = await serve({ insecure: true, probeMs: 60_000 })
+    const old = await stranger(url, { autoPong: false })
+    old.ws.send(envelope(HELLO, text('standby')))
+    await rs.until(() => rs.ups.includes('standby'), 'the old connection is up')
+    old.ws.send(envelope(3, new Uint8Array(0))) // BYE, and the socket stays open
+    const fresh = await stranger(url)
+    fresh.ws.send(envelope(HELLO, text('standby')))
+    await rs.until(() => rs.ups.length === 2, 'the new connection is up (a probe would take a minute)')
+    expect(rs.downs).toEqual([['standby', 'closed']])
+    await within(old.closed, 5000, 'the old connection is closed')
+    expect(fresh.isClosed()).toBe(false)
+  })
+
   it('a client claiming the server\'s own id is refused', async () => {
     const { r: rs, url } = await serve({ key: TEST_KEY })
     const { r: rc } = await dial(url, { key: TEST_KEY, id: 'active' })

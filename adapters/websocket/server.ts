@@ -435,19 +435,21 @@ export class WebSocketServerTransport implements Transport {
 
   /**
    * Makes `c` the connection `c.peer` is up on. Another connection the peer is
-   * already up on is replaced only once it is known dead (a restarted client
-   * whose old connection has not closed yet): it is pinged, and `c` is refused
-   * if it answers within `probeMs` — an id is bound to its live session.
+   * already up on is replaced at once if it is closing or its client said BYE;
+   * otherwise only once it is known dead (a restarted client whose old
+   * connection has not closed yet): it is pinged, and `c` is refused if it
+   * answers within `probeMs` — an id is bound to its live session.
    */
   private choose(c: Client, h: TransportHandler): void {
     const peer = c.peer as PeerId
     const old = this.byPeer.get(peer)
-    if (!old || old.ws.readyState !== OPEN) {
+    // Known dead: closed or closing, or its client said goodbye.
+    if (!old || old.ws.readyState !== OPEN || old.bye) {
       if (old) {
         this.byPeer.delete(peer)
         old.up = false
         old.ws.terminate()
-        h.peerDown(peer, 'lost')
+        h.peerDown(peer, old.bye ? 'closed' : 'lost')
       }
       return this.welcome(c, h)
     }
