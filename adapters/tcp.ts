@@ -48,9 +48,10 @@ import {
   ConfigError,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
+  transportKeys,
   PREAUTH_MAX_BYTES,
   SecureLink,
-  checkAuthOptions,
+
   TransportError,
   backoffDelay,
   defaultRandom,
@@ -182,17 +183,7 @@ export class TcpTransport implements Transport {
     this.clock = options.clock ?? realClock
     this.maxFrameBytes = options.maxFrameBytes ?? 256 * 1024 * 1024
     if (!options.listen && !options.connect) throw new ConfigError('tcp: give `listen`, `connect`, or both')
-    if (options.key === undefined) {
-      if (options.insecure !== true)
-        throw new ConfigError(
-          'tcp: no group key. Give every member the same secret — tcp({ …, key: process.env.UNDERSTUDY_KEY }), made once with generateGroupKey() — or write insecure: true to accept any peer that can reach the port (a trusted network only)',
-        )
-    } else {
-      if (options.insecure === true) throw new ConfigError('tcp: give `key` or `insecure: true`, not both')
-      checkAuthOptions({ key: options.key }, 'tcp')
-      this.keys = GroupKeys.create({ key: options.key, encrypt: options.encrypt, crypto: options.crypto ?? nodeCrypto }, 'tcp')
-      this.keys.catch(() => undefined)
-    }
+    this.keys = transportKeys(options, 'tcp', 'tcp({ …, key: process.env.UNDERSTUDY_KEY })', nodeCrypto)
   }
 
   /** Whether peers must prove they hold the group key. */

@@ -22,11 +22,12 @@ import {
   ConfigError,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
+  transportKeys,
   PREAUTH_MAX_BYTES,
   SecureLink,
   TransportError,
   backoffDelay,
-  checkAuthOptions,
+
   defaultRandom,
   randomId,
   realClock,
@@ -151,17 +152,7 @@ export class WebSocketTransport implements Transport {
     this.incarnation = `${this.id}@${randomId(this.random)}`
     this.clock = options.clock ?? realClock
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES
-    if (options.key === undefined) {
-      if (options.insecure !== true)
-        throw new ConfigError(
-          'webSocket: no group key. Give every member the same secret — webSocket(url, { …, key }), the key made once with generateGroupKey() and given to this client the way your app hands out secrets — or write insecure: true to talk to any server without one (a trusted network only)',
-        )
-    } else {
-      if (options.insecure === true) throw new ConfigError('webSocket: give `key` or `insecure: true`, not both')
-      checkAuthOptions({ key: options.key }, 'webSocket')
-      this.keys = GroupKeys.create({ key: options.key, encrypt: options.encrypt, crypto: options.crypto ?? webCrypto }, 'webSocket')
-      this.keys.catch(() => undefined)
-    }
+    this.keys = transportKeys(options, 'webSocket', 'webSocket(url, { …, key })', webCrypto)
   }
 
   /** Whether the server must prove it holds the group key. */

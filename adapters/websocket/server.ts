@@ -33,10 +33,11 @@ import {
   ConfigError,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
+  transportKeys,
   PREAUTH_MAX_BYTES,
   SecureLink,
   TransportError,
-  checkAuthOptions,
+
   defaultRandom,
   randomId,
   realClock,
@@ -163,17 +164,7 @@ export class WebSocketServerTransport implements Transport {
     this.incarnation = `${this.id}@${randomId(random)}`
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES
     this.clock = options.clock ?? realClock
-    if (options.key === undefined) {
-      if (options.insecure !== true)
-        throw new ConfigError(
-          'webSocketServer: no group key. Give every member the same secret — webSocketServer({ …, key: process.env.UNDERSTUDY_KEY }), made once with generateGroupKey() — or write insecure: true to accept any peer that can reach the port (a trusted network only)',
-        )
-    } else {
-      if (options.insecure === true) throw new ConfigError('webSocketServer: give `key` or `insecure: true`, not both')
-      checkAuthOptions({ key: options.key }, 'webSocketServer')
-      this.keys = GroupKeys.create({ key: options.key, encrypt: options.encrypt, crypto: options.crypto ?? nodeCrypto }, 'webSocketServer')
-      this.keys.catch(() => undefined)
-    }
+    this.keys = transportKeys(options, 'webSocketServer', 'webSocketServer({ …, key: process.env.UNDERSTUDY_KEY })', nodeCrypto)
   }
 
   /** Whether clients must prove they hold the group key. */

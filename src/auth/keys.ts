@@ -90,3 +90,32 @@ export class GroupKeys {
     return this.keys.find((k) => k.name === name)
   }
 }
+
+/** What a network transport's options say about authentication. */
+export interface TransportAuthOptions {
+  key?: GroupKey | readonly GroupKey[]
+  encrypt?: boolean
+  crypto?: AuthCrypto
+  insecure?: boolean
+}
+
+/**
+ * Decides, at a transport's construction, whether it authenticates: with `key`,
+ * the keys are checked now (a {@link ConfigError} names `where`) and imported
+ * (the promise, awaited at `open()`); with `insecure: true`, undefined; with
+ * neither, or both, a ConfigError that says how to set a key (`example` shows
+ * the call).
+ */
+export function transportKeys(options: TransportAuthOptions, where: string, example: string, defaultCrypto: AuthCrypto): Promise<GroupKeys> | undefined {
+  if (options.key === undefined) {
+    if (options.insecure === true) return undefined
+    throw new ConfigError(
+      `${where}: no group key. Give every member the same secret — ${example}, made once with generateGroupKey() — or write insecure: true to accept any peer (a trusted network only)`,
+    )
+  }
+  if (options.insecure === true) throw new ConfigError(`${where}: give \`key\` or \`insecure: true\`, not both`)
+  checkAuthOptions({ key: options.key }, where)
+  const keys = GroupKeys.create({ key: options.key, encrypt: options.encrypt, crypto: options.crypto ?? defaultCrypto }, where)
+  keys.catch(() => undefined)
+  return keys
+}
