@@ -4,7 +4,7 @@
  * hops to the thread pool). The TCP transport and the WebSocket server use it
  * by default; pass it as `crypto` to the WebSocket client when it runs in Node.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, pbkdf2, randomFillSync } from 'node:crypto'
 import { AuthError, type AuthCrypto } from '../src/index.js'
 
 /** A plain Uint8Array view of a Buffer's bytes (no copy), like WebCrypto returns. */
@@ -35,4 +35,6 @@ export const nodeCrypto: AuthCrypto = {
     return view(out)
   },
   random: (out) => randomFillSync(out),
+  pbkdf2: (secret, salt, iterations) =>
+    new Promise((resolve, reject) => pbkdf2(secret, salt, iterations, 32, 'sha256', (err, key) => (err ? reject(new AuthError('MALFORMED', `pbkdf2 failed: ${err.message}`)) : resolve(view(key))))),
 }

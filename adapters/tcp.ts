@@ -49,6 +49,7 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
   transportKeys,
+  checkPeerId,
   PREAUTH_MAX_BYTES,
   SecureLink,
 
@@ -156,6 +157,8 @@ interface Conn {
   waiting: boolean
   /** The peer ended its side (FIN): the connection is on its way out. */
   ended: boolean
+  /** Reached this node itself through someone else: redialled with backoff. */
+  relayed: boolean
 }
 
 export class TcpTransport implements Transport {
@@ -170,6 +173,10 @@ export class TcpTransport implements Transport {
   private readonly byPeer = new Map<PeerId, Conn>()
   /** Addresses whose dialled connection closed while another connection to that peer was live: redialled once none is. */
   private readonly parked = new Map<PeerId, TcpAddress[]>()
+  /** `address:port` of the dialling ends of this transport's own loops (connections it accepted from itself). */
+  private readonly loopPorts = new Set<string>()
+  /** TLS connections accepted whose handshake (TLS, then the group's) has not reached `adopt` yet. */
+  private readonly tlsPending = new Set<Socket>()
   /** Tells a restart of this end from a second connection of the same run. */
   private readonly incarnation = randomUUID()
   private readonly timers = new Set<unknown>()
@@ -183,6 +190,7 @@ export class TcpTransport implements Transport {
     this.clock = options.clock ?? realClock
     this.maxFrameBytes = options.maxFrameBytes ?? 256 * 1024 * 1024
     if (!options.listen && !options.connect) throw new ConfigError('tcp: give `listen`, `connect`, or both')
+    checkPeerId(this.id, 'tcp')
     this.keys = transportKeys(options, 'tcp', 'tcp({ …, key: process.env.UNDERSTUDY_KEY })', nodeCrypto)
   }
 
@@ -210,7 +218,23 @@ export class TcpTransport implements Transport {
     const { listen, connect, tls } = this.options
     if (listen) {
       const accept = (socket: Socket) => this.accept(socket)
-      const server = tls ? tlsCreateServer({ ...tls.server }, accept) : createServer({ noDelay: true }, accept)
+      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
+      const server = tls ? tlsCreateServer({ handshakeTimeout: timeoutMs, ...tls.server }, accept) : createServer({ noDelay: true }, accept)
+      if (tls)
+        // The cap counts TLS handshakes in progress too: a connection is seen here before TLS completes.
+        server.on('connection', (raw: Socket) => {
+          if (this.refuseOverCap(raw)) return
+          this.tlsPending.add(raw)
+          const t = this.clock.setTimeout(() => {
+            if (!this.tlsPending.delete(raw)) return
+            handler.error(new TransportError(`tcp: a connection from ${raw.remoteAddress ?? 'an unknown address'} did not complete TLS within ${timeoutMs} ms; closed`))
+            raw.destroy()
+          }, timeoutMs)
+          raw.once('close', () => {
+            this.clock.clearTimeout(t)
+            this.tlsPending.delete(raw)
+          })
+        })
       this.server = server
       server.on('error', (err) => handler.error(err))
       await new Promise<void>((resolve, reject) => {
@@ -286,15 +310,23 @@ export class TcpTransport implements Transport {
   /** A connection from the listener: refused at once while too many others have not said who they are. */
   private accept(socket: Socket): void {
     if (this.state !== 'open') return void socket.destroy()
-    const cap = this.options.maxPendingConnections ?? 64
-    let pending = 0
-    for (const c of this.conns) if (!c.dial && !c.greeted) pending++
-    if (pending >= cap) {
-      socket.destroy()
-      this.handler?.error(new TransportError(`tcp: ${pending} connections have not completed their handshake (maxPendingConnections ${cap}); refused one more from ${socket.remoteAddress ?? 'an unknown address'}`))
-      return
-    }
+    if (this.options.tls) {
+      // TLS is done: this connection moves from the TLS count to the group handshake's.
+      for (const raw of this.tlsPending) if (raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress) this.tlsPending.delete(raw)
+    } else if (this.refuseOverCap(socket)) return
     this.adopt(socket, undefined)
+  }
+
+  /** Closes `socket` when `maxPendingConnections` accepted connections are already waiting to become peers. */
+  private refuseOverCap(socket: Socket): boolean {
+    if (this.state !== 'open') return socket.destroy(), true
+    const cap = this.options.maxPendingConnections ?? 64
+    let pending = this.tlsPending.size
+    for (const c of this.conns) if (!c.dial && this.pending(c)) pending++
+    if (pending < cap) return false
+    socket.destroy()
+    this.handler?.error(new TransportError(`tcp: ${pending} connections have not completed their handshake (maxPendingConnections ${cap}); refused one more from ${socket.remoteAddress ?? 'an unknown address'}`))
+    return true
   }
 
   private adopt(socket: Socket, dial: Conn['dial']): void {
@@ -315,6 +347,7 @@ export class TcpTransport implements Transport {
       pong: undefined,
       waiting: false,
       ended: false,
+      relayed: false,
     }
     this.conns.add(c)
     socket.setNoDelay(true)
@@ -333,7 +366,8 @@ export class TcpTransport implements Transport {
         if (this.state === 'open') this.handler?.peerDown(peer, c.bye ? 'closed' : 'lost')
       }
       if (this.state !== 'open') return
-      if (c.dial && !c.self) {
+      if (c.dial && c.relayed) this.redial(c.dial.addr, c.dial.attempt + 1)
+      else if (c.dial && !c.self) {
         if (peer !== undefined && this.live(peer)) {
           // The pair has another connection (this one was a duplicate, or replaced): redialling now would only
           // make a new duplicate. Dial again once that peer has no connection left.
@@ -354,6 +388,7 @@ export class TcpTransport implements Transport {
       c.link = new SecureLink({
         keys,
         self: { id: this.id, incarnation: this.incarnation },
+        dialer: dial !== undefined,
         types: { hello: AUTH_HELLO, proof: AUTH_PROOF },
         clock: this.clock,
         handshakeTimeoutMs: timeoutMs,
@@ -387,6 +422,11 @@ export class TcpTransport implements Transport {
   }
 
   /** Whether some connection to `peer` is open and not on its way out as a duplicate. */
+  /** Not yet a peer's connection: no HELLO or handshake yet, or (proven) still waiting for USE or for its probe. */
+  private pending(c: Conn): boolean {
+    return !c.greeted || (!c.self && !c.duplicate && c.peer !== undefined && this.byPeer.get(c.peer) !== c)
+  }
+
   private live(peer: PeerId): boolean {
     for (const c of this.conns) if (c.peer === peer && !c.duplicate && !c.socket.destroyed) return true
     return false
@@ -403,6 +443,7 @@ export class TcpTransport implements Transport {
     const old = this.byPeer.get(peer)
     // Known dead: closed, or its peer said goodbye or ended its side.
     if (!old || old.socket.destroyed || old.bye || old.ended) {
+      this.clock.clearTimeout(c.deadline)
       if (old && !old.socket.destroyed) old.socket.destroy()
       this.byPeer.set(peer, c)
       if (old) h.peerDown(peer, old.bye ? 'closed' : 'lost')
@@ -410,6 +451,12 @@ export class TcpTransport implements Transport {
       return
     }
     if (old === c || c.waiting) return
+    if (old.pong) {
+      // Another claimant is already waiting on this peer's probe: one at a time.
+      h.error(new TransportError(`tcp: a second connection claims peer id ${JSON.stringify(peer)} while another claim is being checked; refused the new one`))
+      c.socket.destroy()
+      return
+    }
     c.waiting = true
     const probeMs = this.options.probeMs ?? 1000
     let answered = false
@@ -553,15 +600,18 @@ export class TcpTransport implements Transport {
     c.peer = peer
     c.greeted = true
     c.incarnation = incarnation
-    if (peer === this.id) {
-      // This transport reached itself (its own address is in `connect`), or another end uses its id.
-      c.self = true
-      if (incarnation !== this.incarnation) h.error(new TransportError(`tcp: a peer uses this end's own id ${peer}; closing that connection`))
-      c.socket.destroy()
+    if (peer === this.id) return this.reachedSelf(c, incarnation, h)
+    if (incarnation === undefined) return this.choose(c, h) // an older peer: no USE
+    if (peer < this.id) {
+      // The peer picks: wait for USE or DUPLICATE on this connection — for as long as a handshake may take, no longer.
+      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
+      c.deadline = this.clock.setTimeout(() => {
+        if (c.socket.destroyed || c.duplicate || this.byPeer.get(peer) === c) return
+        h.error(new TransportError(`tcp: peer ${JSON.stringify(peer)} sent neither USE nor DUPLICATE within ${timeoutMs} ms; closing that connection`))
+        c.socket.destroy()
+      }, timeoutMs)
       return
     }
-    if (incarnation === undefined) return this.choose(c, h) // an older peer: no USE
-    if (peer < this.id) return // the peer picks: wait for USE or DUPLICATE on this connection
     const current = this.byPeer.get(peer)
     if (current && current.incarnation === incarnation) {
       // The same run of the peer is already up on another connection (both ends dialled): close this one unused.
@@ -572,6 +622,29 @@ export class TcpTransport implements Transport {
     }
     this.write(c, USE, EMPTY)
     this.choose(c, h)
+  }
+
+  /**
+   * A connection reached this transport itself. When it is this transport's own loop — a dialled socket whose
+   * other end is one this transport accepted (a peer list naming its own address) — it is closed and never
+   * redialled, quietly. Otherwise someone relayed it (a stranger holding a peer's address joined it back to this
+   * node, or another node uses this id): reported, and a dialled address is redialled with backoff.
+   */
+  private reachedSelf(c: Conn, incarnation: string | undefined, h: TransportHandler): void {
+    const s = c.socket
+    const loop =
+      incarnation === this.incarnation &&
+      (c.dial
+        ? this.loopPorts.has(`${s.localAddress}:${s.localPort}`) || [...this.conns].some((x) => !x.dial && x.socket.remotePort === s.localPort && x.socket.remoteAddress === s.localAddress)
+        : true)
+    if (!c.dial && incarnation === this.incarnation) {
+      this.loopPorts.add(`${s.remoteAddress}:${s.remotePort}`)
+      if (this.loopPorts.size > 64) this.loopPorts.delete(this.loopPorts.values().next().value as string)
+    }
+    c.self = loop
+    c.relayed = !loop
+    if (!loop) h.error(new TransportError(`tcp: a connection ${c.dial ? `to ${c.dial.addr.host ?? '127.0.0.1'}:${c.dial.addr.port}` : 'from a peer'} reached this node's own id ${JSON.stringify(this.id)} ${incarnation === this.incarnation ? 'through a relay' : 'from another node using it'}; closing it`))
+    s.destroy()
   }
 
   /** A message from a known peer (authenticated, with a key). */

@@ -33,6 +33,7 @@ async function ends(crypto: AuthCrypto, encrypt: boolean, clock: VirtualClock): 
     e.link = new SecureLink({
       keys,
       self: { id, incarnation: `${id}@1` },
+      dialer: id === 'a',
       types: { hello: 5, proof: 6 },
       clock,
       handshakeTimeoutMs: 1000,
@@ -74,6 +75,7 @@ function shuffled(seed: number): AuthCrypto {
     encrypt: (k, iv, aad, d) => later(() => nodeCrypto.encrypt(k, iv, aad, d) as Uint8Array),
     decrypt: (k, iv, aad, d) => later(() => nodeCrypto.decrypt(k, iv, aad, d) as Uint8Array),
     random: (out) => nodeCrypto.random(out),
+    pbkdf2: (secret, salt, iterations) => nodeCrypto.pbkdf2(secret, salt, iterations),
   }
 }
 

@@ -7,13 +7,13 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { nodeCrypto } from 'understudy-ha/adapters/node-crypto'
-import { AuthError, GroupKeys, Handshake, Session, decodeHello, generateGroupKey, webCrypto, type AuthCrypto, type GroupKey } from 'understudy-ha'
+import { AuthError, GroupKeys, Handshake, KEY_STRETCH_ITERATIONS, Session, checkPeerId, decodeHello, generateGroupKey, webCrypto, type AuthCrypto, type GroupKey } from 'understudy-ha'
 
 const K1 = 'k1-0123456789abcdef-group-key'
 const K2 = 'k2-fedcba9876543210-group-key'
 
 async function pair(crypto: AuthCrypto, a: { key: GroupKey | GroupKey[]; encrypt?: boolean }, b: { key: GroupKey | GroupKey[]; encrypt?: boolean }) {
-  const ha = new Handshake(await GroupKeys.create({ ...a, crypto }, 'a'), { id: 'a', incarnation: 'a@1' })
+  const ha = new Handshake(await GroupKeys.create({ ...a, crypto }, 'a'), { id: 'a', incarnation: 'a@1' }, true)
   const hb = new Handshake(await GroupKeys.create({ ...b, crypto }, 'b'), { id: 'b', incarnation: 'b@1' })
   const pa = await ha.receiveHello(hb.hello)
   const pb = await hb.receiveHello(ha.hello)
@@ -107,12 +107,36 @@ for (const [name, crypto] of providers)
         await refused(() => pair(crypto, { key: K2, encrypt }, { key: K1 }), 'NO_COMMON_KEY')
       })
 
+      it('two members holding [new, old] use the new key; the choice is the same on both ends whatever their order', async () => {
+        const keys = async (list: string[]) => GroupKeys.create({ key: list, crypto, encrypt }, 'k')
+        const [kNew, kOld] = (await keys([K2, K1])).keys
+        for (const [la, lb] of [[[K2, K1], [K2, K1]], [[K1, K2], [K1, K2]]] as const) {
+          const a = new Handshake(await keys([...la]), { id: 'a', incarnation: 'a@1' }, true)
+          const b = new Handshake(await keys([...lb]), { id: 'b', incarnation: 'b@1' })
+          const pa = await a.receiveHello(b.hello)
+          const pb = await b.receiveHello(a.hello)
+          // A PROOF starts with the id of the key it was made with.
+          expect(Buffer.from(pa.subarray(0, 8)).toString('hex')).toBe((la[0] === K2 ? kNew : kOld)?.name)
+          expect(Buffer.from(pb.subarray(0, 8))).toEqual(Buffer.from(pa.subarray(0, 8)))
+        }
+      })
+
+      it('a relay joining two listeners (both ends accepted their connection) is refused by both', async () => {
+        const keys = await GroupKeys.create({ key: K1, crypto, encrypt }, 'k')
+        const a = new Handshake(keys, { id: 'a', incarnation: 'a@1' }, false)
+        const b = new Handshake(keys, { id: 'b', incarnation: 'b@1' }, false)
+        await refused(() => a.receiveHello(b.hello), 'REFUSED')
+        await refused(() => b.receiveHello(a.hello), 'REFUSED')
+        const dialers = [new Handshake(keys, { id: 'a', incarnation: 'a@1' }, true), new Handshake(keys, { id: 'b', incarnation: 'b@1' }, true)]
+        await refused(() => dialers[0]?.receiveHello(dialers[1]?.hello as Uint8Array), 'REFUSED')
+      })
+
       it('a stranger that claims a key id it does not hold fails its proof', async () => {
         const real = await GroupKeys.create({ key: K1, crypto }, 'real')
         const fake = await GroupKeys.create({ key: K2, crypto }, 'fake')
         // The stranger copies the real key id into its HELLO (ids are public) but computes with its own key.
         Object.assign(fake.keys[0] as object, { id: real.keys[0]?.id, name: real.keys[0]?.name })
-        const hr = new Handshake(real, { id: 'real', incarnation: 'r' })
+        const hr = new Handshake(real, { id: 'real', incarnation: 'r' }, true)
         const hs = new Handshake(fake, { id: 'standby', incarnation: 's' })
         const proof = await hs.receiveHello(hr.hello)
         await hr.receiveHello(hs.hello)
@@ -122,7 +146,7 @@ for (const [name, crypto] of providers)
       it('a recorded handshake replayed to a member proves nothing (fresh nonces)', async () => {
         const keys = await GroupKeys.create({ key: K1, crypto, encrypt }, 'k')
         const victimOld = new Handshake(keys, { id: 'b', incarnation: 'b@1' })
-        const member = new Handshake(keys, { id: 'a', incarnation: 'a@1' })
+        const member = new Handshake(keys, { id: 'a', incarnation: 'a@1' }, true)
         const recordedHello = member.hello
         const recordedProof = await member.receiveHello(victimOld.hello)
         // Later: the attacker replays a's HELLO and PROOF to a new run of b.
@@ -138,7 +162,7 @@ for (const [name, crypto] of providers)
 
       it('a HELLO altered in flight (another peer id) makes the proofs fail on both ends', async () => {
         const keys = await GroupKeys.create({ key: K1, crypto, encrypt }, 'k')
-        const a = new Handshake(keys, { id: 'a', incarnation: 'a@1' })
+        const a = new Handshake(keys, { id: 'a', incarnation: 'a@1' }, true)
         const b = new Handshake(keys, { id: 'b', incarnation: 'b@1' })
         const forged = a.hello.slice()
         forged[forged.length - 1] = 0x78 // the incarnation's last byte
@@ -178,5 +202,23 @@ describe('handshake HELLO parsing', () => {
     await expect(GroupKeys.create({ key: Array(9).fill(K1) }, 'tcp')).rejects.toThrow(/at most 8/)
     await expect(GroupKeys.create({ key: 42 as unknown as string }, 'tcp')).rejects.toThrow(/string or a Uint8Array/)
     expect(generateGroupKey()).toMatch(/^[A-Za-z0-9_-]{43}$/)
+  })
+
+  it('a key is stretched (PBKDF2) before use: a key id is not one HMAC of the key, so each offline guess costs the stretch', async () => {
+    const { createHmac, pbkdf2Sync } = await import('node:crypto')
+    const held = (await GroupKeys.create({ key: K1, crypto: nodeCrypto }, 'k')).keys[0]
+    const naive = createHmac('sha256', K1).update('understudy-ha/1 key id').digest().subarray(0, 8).toString('hex')
+    const stretchedKey = pbkdf2Sync(K1, 'understudy-ha/1 group key', KEY_STRETCH_ITERATIONS, 32, 'sha256')
+    expect(held?.name).not.toBe(naive)
+    expect(held?.name).toBe(createHmac('sha256', stretchedKey).update('understudy-ha/1 key id').digest().subarray(0, 8).toString('hex'))
+    expect(KEY_STRETCH_ITERATIONS).toBeGreaterThanOrEqual(100_000)
+    const web = (await GroupKeys.create({ key: K1, crypto: webCrypto }, 'k')).keys[0]
+    expect(web?.name).toBe(held?.name)
+  })
+
+  it('a peer id over 256 bytes is a ConfigError at construction, not a crash on the first connection', () => {
+    expect(() => checkPeerId('x'.repeat(257), 'tcp')).toThrow(/1 to 256 UTF-8 bytes/)
+    expect(() => checkPeerId('', 'tcp')).toThrow(/got 0/)
+    checkPeerId('é'.repeat(128), 'tcp')
   })
 })

@@ -23,6 +23,7 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
   transportKeys,
+  checkPeerId,
   PREAUTH_MAX_BYTES,
   SecureLink,
   TransportError,
@@ -149,6 +150,7 @@ export class WebSocketTransport implements Transport {
   ) {
     this.random = options.random ?? defaultRandom
     this.id = options.id ?? randomId(this.random)
+    checkPeerId(this.id, 'webSocket')
     this.incarnation = `${this.id}@${randomId(this.random)}`
     this.clock = options.clock ?? realClock
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES
@@ -292,6 +294,7 @@ export class WebSocketTransport implements Transport {
       a.link = new SecureLink({
         keys,
         self: { id: this.id, incarnation: this.incarnation },
+        dialer: true,
         types: { hello: AUTH_HELLO, proof: AUTH_PROOF },
         clock: this.clock,
         handshakeTimeoutMs: timeoutMs,

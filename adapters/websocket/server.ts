@@ -34,6 +34,7 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
   transportKeys,
+  checkPeerId,
   PREAUTH_MAX_BYTES,
   SecureLink,
   TransportError,
@@ -161,6 +162,7 @@ export class WebSocketServerTransport implements Transport {
   constructor(private readonly options: WebSocketServerOptions = {}) {
     const random = options.random ?? defaultRandom
     this.id = options.id ?? randomId(random)
+    checkPeerId(this.id, 'webSocketServer')
     this.incarnation = `${this.id}@${randomId(random)}`
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES
     this.clock = options.clock ?? realClock
@@ -341,6 +343,7 @@ export class WebSocketServerTransport implements Transport {
       c.link = new SecureLink({
         keys,
         self: { id: this.id, incarnation: this.incarnation },
+        dialer: false,
         types: { hello: AUTH_HELLO, proof: AUTH_PROOF },
         clock: this.clock,
         handshakeTimeoutMs: timeoutMs,

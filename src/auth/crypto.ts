@@ -28,10 +28,13 @@ export interface AuthCrypto {
   decrypt(key: unknown, iv: Uint8Array, aad: Uint8Array, data: Uint8Array): Maybe<Uint8Array>
   /** Fills `out` with cryptographically strong random bytes. */
   random(out: Uint8Array): Uint8Array
+  /** PBKDF2-HMAC-SHA-256 of `secret` (32 bytes): stretches a group key once, so guessing a weak one offline is slow. */
+  pbkdf2(secret: Uint8Array, salt: Uint8Array, iterations: number): Promise<Uint8Array>
 }
 
 interface Subtle {
-  importKey(format: 'raw', key: Uint8Array, algorithm: object, extractable: boolean, usages: string[]): Promise<unknown>
+  importKey(format: 'raw', key: Uint8Array, algorithm: object | string, extractable: boolean, usages: string[]): Promise<unknown>
+  deriveBits(algorithm: object, key: unknown, length: number): Promise<ArrayBuffer>
   sign(algorithm: string, key: unknown, data: Uint8Array): Promise<ArrayBuffer>
   encrypt(algorithm: object, key: unknown, data: Uint8Array): Promise<ArrayBuffer>
   decrypt(algorithm: object, key: unknown, data: Uint8Array): Promise<ArrayBuffer>
@@ -81,6 +84,11 @@ export const webCrypto: AuthCrypto = {
   },
   random(out) {
     return globalCrypto().getRandomValues(out)
+  },
+  async pbkdf2(secret, salt, iterations) {
+    const subtle = globalCrypto().subtle as Subtle
+    const base = await subtle.importKey('raw', secret, 'PBKDF2', false, ['deriveBits'])
+    return new Uint8Array(await subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, base, 256))
   },
 }
 

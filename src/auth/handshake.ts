@@ -2,8 +2,9 @@
  * The handshake two members run on a fresh connection, and the session it
  * yields.
  *
- * Each side sends a HELLO — magic, flags, a fresh 32-byte nonce, the ids of the
- * keys it holds, its peer id and incarnation — and, once it has the other's,
+ * Each side sends a HELLO — magic, flags (encrypt; whether it dialled or
+ * accepted the connection), a fresh 32-byte nonce, the ids of the keys it holds
+ * in order of preference, its peer id and incarnation — and, once it has the other's,
  * a PROOF: HMAC(PRK, "proof" ‖ its own nonce), where
  * PRK = HMAC(group key, label ‖ both HELLOs in byte order). Only a holder of
  * the key can compute a proof; the nonces make every session's PRK new, so a
@@ -17,7 +18,7 @@
  * frame fails its tag. With `encrypt` the frame is AES-256-GCM with the counter
  * as IV; otherwise HMAC-SHA-256 truncated to 16 bytes.
  */
-import { AuthError } from '../errors.js'
+import { AuthError, ConfigError } from '../errors.js'
 import { equalBytes, andThen, type AuthCrypto, type Maybe } from './crypto.js'
 import { hex, type GroupKeys, type HeldKey } from './keys.js'
 
@@ -43,6 +44,8 @@ interface Hello extends PeerIdentity {
   nonce: Uint8Array
   keyIds: Uint8Array[]
   encrypt: boolean
+  /** This end dialled the connection (false: it accepted it). */
+  dialer: boolean
 }
 
 function u16(n: number): Uint8Array {
@@ -52,7 +55,7 @@ function u16(n: number): Uint8Array {
 export function encodeHello(h: Hello): Uint8Array {
   const id = enc.encode(h.id)
   const inc = enc.encode(h.incarnation)
-  return Uint8Array.from([...MAGIC, h.encrypt ? 1 : 0, ...h.nonce, h.keyIds.length, ...h.keyIds.flatMap((k) => [...k]), ...u16(id.length), ...id, ...u16(inc.length), ...inc])
+  return Uint8Array.from([...MAGIC, (h.encrypt ? 1 : 0) | (h.dialer ? 2 : 0), ...h.nonce, h.keyIds.length, ...h.keyIds.flatMap((k) => [...k]), ...u16(id.length), ...id, ...u16(inc.length), ...inc])
 }
 
 const strict = new TextDecoder('utf-8', { fatal: true })
@@ -71,7 +74,7 @@ export function decodeHello(b: Uint8Array): Hello {
     return out
   }
   const flags = need(1, 'flags')[0] as number
-  if (flags > 1) throw bad(`has unknown flags ${flags}`)
+  if (flags > 3) throw bad(`has unknown flags ${flags}`)
   const nonce = need(NONCE_BYTES, 'the nonce').slice()
   const n = need(1, 'the key count')[0] as number
   if (n < 1 || n > 8) throw bad(`offers ${n} keys (1 to 8)`)
@@ -91,7 +94,16 @@ export function decodeHello(b: Uint8Array): Hello {
   const id = text('peer id')
   const incarnation = text('incarnation')
   if (at !== b.length) throw bad(`has ${b.length - at} trailing bytes`)
-  return { id, incarnation, nonce, keyIds, encrypt: flags === 1 }
+  return { id, incarnation, nonce, keyIds, encrypt: (flags & 1) === 1, dialer: (flags & 2) === 2 }
+}
+
+/** The longest peer id a network transport announces (its incarnation may be longer, up to the HELLO's 512-byte fields). */
+export const MAX_PEER_ID_BYTES = 256
+
+/** Checks a peer id a network transport will announce: 1 to {@link MAX_PEER_ID_BYTES} UTF-8 bytes; a {@link ConfigError} names `where`. */
+export function checkPeerId(id: string, where: string): void {
+  const n = typeof id === 'string' ? enc.encode(id).length : 0
+  if (n < 1 || n > MAX_PEER_ID_BYTES) throw new ConfigError(`${where}: a peer id is 1 to ${MAX_PEER_ID_BYTES} UTF-8 bytes, got ${n}`)
 }
 
 function compare(a: Uint8Array, b: Uint8Array): number {
@@ -116,9 +128,12 @@ export class Handshake {
   constructor(
     private readonly keys: GroupKeys,
     self: PeerIdentity,
+    /** Whether this end dialled the connection. The two ends must differ: a stranger that joins two listeners' connections to each other (a relay) fails. */
+    private readonly dialer = false,
   ) {
+    checkPeerId(self.id, 'handshake')
     this.nonce = keys.crypto.random(new Uint8Array(NONCE_BYTES))
-    this.hello = encodeHello({ ...self, nonce: this.nonce, keyIds: keys.keys.map((k) => k.id), encrypt: keys.encrypt })
+    this.hello = encodeHello({ ...self, nonce: this.nonce, keyIds: keys.keys.map((k) => k.id), encrypt: keys.encrypt, dialer })
     if (this.hello.length > PREAUTH_MAX_BYTES) throw new AuthError('MALFORMED', `this end's handshake HELLO would be ${this.hello.length} bytes; shorten its peer id`)
   }
 
@@ -132,11 +147,19 @@ export class Handshake {
     if (this.peer) throw new AuthError('MALFORMED', 'a second handshake HELLO on one connection')
     const peer = decodeHello(bytes)
     if (equalBytes(peer.nonce, this.nonce)) throw new AuthError('BAD_PROOF', 'the peer echoed this end\'s own nonce (a reflected handshake)')
-    const offered = new Set(peer.keyIds.map(hex))
-    const common = this.keys.keys.filter((k) => offered.has(k.name)).sort((a, b) => (a.name < b.name ? -1 : 1))
-    this.key = common[0]
+    if (peer.dialer === this.dialer)
+      throw new AuthError(
+        'REFUSED',
+        `peer ${JSON.stringify(peer.id)} says it ${peer.dialer ? 'dialled' : 'accepted'} this connection, as this end did: someone is joining two members' connections to each other (a relay); refused`,
+      )
+    const offered = peer.keyIds.map(hex)
+    const mine = this.keys.keys.map((k) => k.name)
+    // Both ends pick the same key: the first, in the preference order of the end whose HELLO sorts first, that both hold.
+    const order = compare(this.hello, bytes) < 0 ? mine : offered
+    const name = order.find((n) => mine.includes(n) && offered.includes(n))
+    this.key = this.keys.keys.find((k) => k.name === name)
     if (!this.key)
-      throw new AuthError('NO_COMMON_KEY', `peer ${JSON.stringify(peer.id)} holds none of this member's group keys (this end holds ${this.keys.keys.map((k) => k.name).join(', ')}; the peer offers ${[...offered].join(', ')})`)
+      throw new AuthError('NO_COMMON_KEY', `peer ${JSON.stringify(peer.id)} holds none of this member's group keys (this end holds ${mine.join(', ')}; the peer offers ${offered.join(', ')})`)
     this.peer = peer
     this.encrypt = this.keys.encrypt || peer.encrypt
     const [lo, hi] = compare(this.hello, bytes) < 0 ? [this.hello, bytes] : [bytes, this.hello]

@@ -24,6 +24,30 @@ export interface GroupAuthOptions {
 export const MAX_KEYS = 8
 const MIN_KEY_BYTES = 16
 const KEY_ID_LABEL = new TextEncoder().encode('understudy-ha/1 key id')
+const STRETCH_SALT = new TextEncoder().encode('understudy-ha/1 group key')
+/**
+ * PBKDF2 rounds a group key goes through once, when a transport opens (~50 ms):
+ * the key ids and proofs a stranger can collect let it test guesses offline,
+ * and this makes each guess cost as much. A random key (generateGroupKey) is
+ * out of reach either way; a passphrase only slows down.
+ */
+export const KEY_STRETCH_ITERATIONS = 100_000
+
+/** Stretched keys, per primitives and key: a process that opens many transports with one key stretches it once. */
+const stretched = new WeakMap<AuthCrypto, Map<string, Promise<Uint8Array>>>()
+
+function stretch(crypto: AuthCrypto, bytes: Uint8Array): Promise<Uint8Array> {
+  let cache = stretched.get(crypto)
+  if (!cache) stretched.set(crypto, (cache = new Map()))
+  const name = hex(bytes)
+  let out = cache.get(name)
+  if (!out) {
+    out = crypto.pbkdf2(bytes, STRETCH_SALT, KEY_STRETCH_ITERATIONS)
+    cache.set(name, out)
+    if (cache.size > 64) cache.delete(cache.keys().next().value as string)
+  }
+  return out
+}
 
 function keyBytes(k: GroupKey, where: string): Uint8Array {
   const bytes = typeof k === 'string' ? new TextEncoder().encode(k) : k instanceof Uint8Array ? k : undefined
@@ -78,7 +102,7 @@ export class GroupKeys {
     const crypto = options.crypto ?? webCrypto
     const keys: HeldKey[] = []
     for (const bytes of raw) {
-      const key = await crypto.importKey(bytes, 'hmac')
+      const key = await crypto.importKey(await stretch(crypto, bytes), 'hmac')
       const id = (await crypto.hmac(key, [KEY_ID_LABEL])).slice(0, 8)
       if (!keys.some((k) => hex(k.id) === hex(id))) keys.push({ id, name: hex(id), key })
     }

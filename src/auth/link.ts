@@ -21,6 +21,8 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000
 export interface SecureLinkOptions {
   keys: GroupKeys
   self: PeerIdentity
+  /** Whether this end dialled the connection (false: accepted it). */
+  dialer: boolean
   /** The transport's message types for the two handshake messages. */
   types: { hello: number; proof: number }
   clock: Clock
@@ -54,7 +56,7 @@ export class SecureLink {
   private outTypes: number[] = []
 
   constructor(private readonly o: SecureLinkOptions) {
-    this.handshake = new Handshake(o.keys, o.self)
+    this.handshake = new Handshake(o.keys, o.self, o.dialer)
   }
 
   /** Whether the peer has proven itself. */
