@@ -1,0 +1,171 @@
+/**
+ * HELLO frames: who is in the group, and which active a standby follows.
+ *
+ * With a lease (or an election), the lease decides who is active; a peer's
+ * word never does. A peer's claim to be active is believed only once the
+ * lease row this node observed names that peer's incarnation as the holder,
+ * at the epoch it claims or later. A claim the row does not back makes the
+ * node consult the store at once ({@link ElectorLike.verify}), and be judged
+ * again on the answer:
+ * - an active renews its lease: refused, it is deposed as at any beat (and
+ *   then follows the holder); confirmed, it stays active and reports the
+ *   false claim ({@link LeaseClaimError});
+ * - a standby reads the row: if it names the peer now (a genuine failover,
+ *   followed after one read), it follows; otherwise it reports the claim and
+ *   follows nobody new — nor takes a snapshot or a delta from that peer.
+ * Without a lease (a group whose active is set by hand), a HELLO is believed.
+ */
+import { LeaseClaimError } from '../errors.js'
+import type { HelloFrame } from '../codec/frames.js'
+import type { ActiveSession } from '../replication/active.js'
+import type { StandbySession } from '../replication/standby.js'
+import type { PeerId } from '../transport.js'
+import type { UnderstudyEvents } from '../types.js'
+import type { ElectorLike } from './elector.js'
+import type { HandingOver } from './handover.js'
+import type { RoleEvent } from './machine.js'
+import type { Members } from './members.js'
+
+/** What HELLO handling needs of the node (the coordinator). */
+export interface HelloHost {
+  readonly group: string
+  readonly incarnation: string
+  readonly members: Members
+  readonly active: ActiveSession | undefined
+  readonly standby: StandbySession | undefined
+  readonly elector: ElectorLike | undefined
+  readonly closed: boolean
+  highestEpoch: number
+  /** The active this node follows as a standby. */
+  activePeer: PeerId | undefined
+  /** Set on the standby chosen by a handover (see the coordinator). */
+  chosen: boolean
+  handingOver: HandingOver | undefined
+  hello(): Uint8Array
+  send(frame: Uint8Array, to?: PeerId): void | Promise<void>
+  emit<K extends keyof UnderstudyEvents>(event: K, value: UnderstudyEvents[K]): void
+  becomeStandby(event: RoleEvent, reason: string): void
+  peerDown(peer: PeerId, reason: 'closed' | 'lost'): void
+}
+
+export class Hellos {
+  /** Claims to be active waiting for the store's answer: the epoch claimed, and the check that answers it. */
+  private readonly claims = new Map<PeerId, { epoch: number; check: Promise<unknown> }>()
+
+  constructor(private readonly node: HelloHost) {}
+
+  onHello(from: PeerId, f: HelloFrame): void {
+    const n = this.node
+    const { role, epoch, seq, incarnation } = f
+    if (f.group !== n.group) return
+    let known = n.members.get(from)
+    // Another run of the node behind this peer: what it held before is gone (as if it went down and came back).
+    if (known && known.incarnation !== incarnation) {
+      n.peerDown(from, 'lost')
+      known = undefined
+    }
+    n.members.set(from, { role, epoch, seq, node: f.node, incarnation })
+    if (!known) {
+      n.send(n.hello(), from)
+      n.emit('peer', { peer: from, up: true, role })
+    }
+    if (role === 'stopped') return n.peerDown(from, 'closed')
+    if (role !== 'active') {
+      if (role === 'standby') n.active?.standbyHello(from)
+      return
+    }
+    // The target of this node's handover announces itself: the handover is done (whom this node follows is still the lease's call).
+    const h = n.handingOver
+    if (h && from === h.to && epoch > h.epoch) h.resolve(epoch)
+    if (n.active) return this.activeHearsActive(from, epoch)
+    if (n.standby) this.standbyHearsActive(from, epoch, seq, known !== undefined)
+  }
+
+  /**
+   * The lease row this node observed changed, or this node was just deposed:
+   * a standby stops following an active the row no longer names, and follows
+   * the holder it names if that peer announced itself active.
+   */
+  leaseChanged(): void {
+    const n = this.node
+    const row = n.elector?.row
+    if (!row || !n.standby || n.closed) return
+    const following = n.activePeer !== undefined ? n.members.get(n.activePeer) : undefined
+    if (following && following.incarnation !== row.holder) n.activePeer = undefined
+    for (const [peer, m] of n.members) if (peer !== n.activePeer && m.role === 'active' && this.named(peer, m.epoch)) return this.standbyHearsActive(peer, m.epoch, m.seq, false)
+  }
+
+  /** Whether the lease row this node observed names `peer`'s incarnation as the holder, at `epoch` or later. */
+  private named(peer: PeerId, epoch: number): boolean {
+    const row = this.node.elector?.row
+    return row !== undefined && row.holder === this.node.members.get(peer)?.incarnation && row.epoch >= epoch
+  }
+
+  /** Records what hearing an active at `epoch` teaches: the highest epoch, a lapsed handover choice, a handover's end. */
+  private heard(epoch: number): void {
+    const n = this.node
+    // A handover's choice lapses once some node is active at a higher epoch than this one knew of.
+    if (epoch > n.highestEpoch) n.chosen = false
+    n.highestEpoch = Math.max(n.highestEpoch, epoch)
+    if (n.handingOver && epoch > n.handingOver.epoch) n.handingOver.resolve(epoch)
+  }
+
+  private activeHearsActive(from: PeerId, epoch: number): void {
+    const n = this.node
+    const a = n.active as ActiveSession
+    if (!n.elector) this.heard(epoch)
+    // An active of an older (or the same) epoch may not know it was deposed: tell it.
+    if (epoch <= a.epoch) return void n.send(n.hello(), from)
+    // The lease decides: renew now; a refusal deposes this node (and it then follows the holder).
+    if (n.elector) return this.claim(from, epoch)
+    n.becomeStandby('deposed', `this node was deposed by an active of epoch ${epoch}`)
+    n.activePeer = from
+    n.standby?.mirror.requestResync()
+  }
+
+  /** Follow one active: the first seen, or one with a higher epoch — with a lease, only the holder it names. */
+  private standbyHearsActive(from: PeerId, epoch: number, seq: number, known: boolean): void {
+    const n = this.node
+    const s = n.standby as StandbySession
+    if (!n.elector) this.heard(epoch)
+    if (epoch < s.epoch) return
+    // Another claiming the same epoch as the active followed is ignored.
+    const current = n.activePeer !== undefined ? n.members.get(n.activePeer) : undefined
+    if (current && from !== n.activePeer && current.role === 'active' && epoch <= current.epoch) return
+    if (n.elector) {
+      if (!this.named(from, epoch)) return this.claim(from, epoch)
+      this.heard(epoch)
+    }
+    const fresh = from !== n.activePeer
+    // The active it already follows says hello again: it may have lost this node (it asks strangers who they are), so answer.
+    if (!fresh && known) n.send(n.hello(), from)
+    n.activePeer = from
+    s.follow(from, epoch, seq, fresh)
+  }
+
+  /** A claim the observed row does not back: consult the store now, and judge the claim again on its answer. */
+  private claim(from: PeerId, epoch: number): void {
+    const check = (this.node.elector as ElectorLike).verify()
+    this.claims.set(from, { epoch, check })
+    void check.then(() => this.judge(from, check))
+  }
+
+  private judge(from: PeerId, check: Promise<unknown>): void {
+    const n = this.node
+    const c = this.claims.get(from)
+    // A later claim of the same peer waits for a later check.
+    if (c?.check !== check) return
+    this.claims.delete(from)
+    const m = n.members.get(from)
+    if (n.closed || !m || m.role !== 'active' || m.epoch !== c.epoch) return
+    const row = n.elector?.row
+    if (n.standby && this.named(from, c.epoch)) {
+      if (n.activePeer !== from) this.standbyHearsActive(from, m.epoch, m.seq, true)
+      return
+    }
+    const self = n.active !== undefined && n.elector?.isLeader === true && row?.holder === n.incarnation
+    // A standby that follows an active of a higher epoch ignores the claim anyway.
+    if (n.active && !self) return
+    n.emit('error', { error: new LeaseClaimError(from, m.incarnation, c.epoch, row, self), from })
+  }
+}
