@@ -20,13 +20,15 @@ import { settle } from './support/pair.js'
 
 const HUGE = 1_000_000
 
-/** A peer that is no node at all: it only sends the frames it is told to. */
-function stranger(transport: MemoryTransport) {
-  transport.open({ message: () => {}, peerUp: () => {}, peerDown: () => {}, error: () => {} })
-  const hello = (to: string, epoch: number, seq = 0, role: 'active' | 'standby' = 'active') =>
-    transport.send(writeHello({ group: 'g', node: 'mallory', incarnation: 'mallory@0000000000', role, epoch, seq }), to)
+/** A peer that is no node at all: it sends the frames it is told to, and (`answer`) a forged snapshot to whoever sends it anything. */
+function stranger(transport: MemoryTransport, answer?: { epoch: number; seq: number }) {
+  let answers = 0
+  const message = (from: string) => answer && answers++ < 50 && snapshot(from, answer.epoch, answer.seq)
+  transport.open({ message, peerUp: () => {}, peerDown: () => {}, error: () => {} })
+  const hello = (to: string, epoch: number, seq = 0, incarnation = 'mallory@0000000000') =>
+    transport.send(writeHello({ group: 'g', node: 'mallory', incarnation, role: 'active', epoch, seq }), to)
   /** A forged `app` root `{ acked: [666] }`, as a snapshot at (epoch, seq). */
-  const snapshot = (to: string, epoch: number, seq: number) => {
+  function snapshot(to: string, epoch: number, seq: number) {
     const body: SnapshotBody = [['app', 1], [[1, 0, ['acked', [2]]], [2, 1, [666]]]]
     transport.send(writeSnapshot(epoch, seq, body), to)
   }
@@ -104,8 +106,9 @@ describe('with a lease, the lease decides who is active (a peer\u2019s HELLO is 
     const mallory = stranger(network.join('mallory'))
     await run(I)
     // At the epoch the active holds and above: a claim, then a snapshot meant to replace the standby's state.
-    for (const epoch of [at.epoch, at.epoch + 1, HUGE]) {
-      mallory.hello('b', epoch, 9)
+    // Last, posing as the holder itself: its incarnation is announced, not secret (the member that announced it first is believed).
+    for (const [epoch, incarnation] of [[at.epoch], [at.epoch + 1], [HUGE], [at.epoch, a.incarnation], [HUGE, a.incarnation]] as [number, string?][]) {
+      mallory.hello('b', epoch, 9, incarnation)
       mallory.snapshot('b', epoch, 9)
       await settle()
       mallory.snapshot('b', epoch, 9)
@@ -125,6 +128,40 @@ describe('with a lease, the lease decides who is active (a peer\u2019s HELLO is 
     expect(b.epoch).toBe(at.epoch + 1)
     expect(mirror.acked).toEqual(acked)
     await b.close()
+  })
+
+  it('a peer posing as the lease holder (an incarnation is announced, not secret) is never followed, even once the holder has left: only the peer that announced it first can be the holder', async () => {
+    for (let seed = 50; seed < 54; seed++) {
+      const { start, run, network } = lab(seed)
+      const a = await start('a')
+      await run(4 * I, () => a.role === 'active')
+      const b = await start('b')
+      const c = await start('c')
+      await run(4 * I, () => a.stats().standbys === 2)
+      const root = a.register('app', { acked: [] as number[] })
+      root.acked.push(1, 2)
+      const committed = a.commit()
+      await run(I)
+      await committed
+      // Ahead of the failover, mallory claims each standby's incarnation at the next epoch, and answers anyone who asks with a forged snapshot.
+      const mallory = stranger(network.join('mallory'), { epoch: 2, seq: 9 })
+      await run(I)
+      mallory.hello('c', 2, 9, b.incarnation)
+      mallory.hello('b', 2, 9, c.incarnation)
+      await run(I)
+      await a.abort()
+      await run(10 * T, () => b.role === 'active' || c.role === 'active')
+      const next = b.role === 'active' ? b : c
+      const other = next === b ? c : b
+      await run(3 * I, () => other.stats().epoch === 2)
+      expect({ seed, epoch: other.stats().epoch, acked: (other.root('app') as { acked: number[] }).acked }).toEqual({ seed, epoch: 2, acked: [1, 2] })
+      expect((next.root('app') as { acked: number[] }).acked).toEqual([1, 2])
+      // The holder closes: its released row still names it, and it is gone — mallory, still posing as it, is still not followed.
+      await next.close()
+      await run(10 * T, () => other.role === 'active')
+      expect({ seed, role: other.role, epoch: other.epoch, acked: (other.root('app') as { acked: number[] }).acked }).toEqual({ seed, role: 'active', epoch: 3, acked: [1, 2] })
+      await other.close()
+    }
   })
 
   it('an active deposed by a genuine new lease holder steps down at its HELLO and follows it', async () => {

@@ -306,6 +306,7 @@ export class Coordinator implements Link, HandoverHost, HelloHost {
     this.members.delete(peer)
     if (this.activePeer === peer) this.activePeer = undefined
     this.emit('peer', { peer, up: false, role: m.role })
+    this.hellos.leaseChanged() // another member may now be the one the lease names
   }
 
   /** A closing node takes no more frames: its final checkpoint would not keep what it acknowledged from here. */

@@ -48,9 +48,19 @@ export interface HelloHost {
   peerDown(peer: PeerId, reason: 'closed' | 'lost'): void
 }
 
+/** How many incarnations of peers no longer members {@link Hellos} remembers the announcer of. */
+const REMEMBERED = 1024
+
 export class Hellos {
   /** Claims to be active waiting for the store's answer: the epoch claimed, and the check that answers it. */
   private readonly claims = new Map<PeerId, { epoch: number; check: Promise<unknown> }>()
+  /**
+   * The peer that first announced each incarnation. An incarnation is
+   * announced, not proven: only its first announcer can be the holder the
+   * lease names — even after it left (a holder that closed still names the
+   * row it released), another peer announcing it is not believed.
+   */
+  private readonly announcer = new Map<string, PeerId>()
 
   constructor(private readonly node: HelloHost) {}
 
@@ -65,6 +75,7 @@ export class Hellos {
       known = undefined
     }
     n.members.set(from, { role, epoch, seq, node: f.node, incarnation })
+    this.announced(incarnation, from)
     if (!known) {
       n.send(n.hello(), from)
       n.emit('peer', { peer: from, up: true, role })
@@ -95,10 +106,23 @@ export class Hellos {
     for (const [peer, m] of n.members) if (peer !== n.activePeer && m.role === 'active' && this.named(peer, m.epoch)) return this.standbyHearsActive(peer, m.epoch, m.seq, false)
   }
 
-  /** Whether the lease row this node observed names `peer`'s incarnation as the holder, at `epoch` or later. */
+  /** Whether the lease row this node observed names `peer`'s incarnation as the holder, at `epoch` or later (and `peer` announced it first). */
   private named(peer: PeerId, epoch: number): boolean {
     const row = this.node.elector?.row
-    return row !== undefined && row.holder === this.node.members.get(peer)?.incarnation && row.epoch >= epoch
+    return row !== undefined && row.epoch >= epoch && this.node.members.get(peer)?.incarnation === row.holder && this.announcer.get(row.holder) === peer
+  }
+
+  /** Records the first announcer of `incarnation`; forgets the oldest ones of peers that left (never the holder's) past {@link REMEMBERED}. */
+  private announced(incarnation: string, from: PeerId): void {
+    const a = this.announcer
+    if (a.has(incarnation)) return
+    a.set(incarnation, from)
+    if (a.size <= REMEMBERED + this.node.members.size) return
+    const holder = this.node.elector?.row?.holder
+    for (const [i, p] of a) {
+      if (a.size <= REMEMBERED) break
+      if (i !== holder && this.node.members.get(p)?.incarnation !== i) a.delete(i)
+    }
   }
 
   /** Records what hearing an active at `epoch` teaches: the highest epoch, a lapsed handover choice, a handover's end. */
