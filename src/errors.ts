@@ -90,7 +90,7 @@ export class LeaseClaimError extends UnderstudyError {
   readonly holder: string | undefined
   readonly leaseEpoch: number | undefined
   constructor(peer: string, incarnation: string, claimedEpoch: number, row: { holder: string; epoch: number } | undefined, self: boolean) {
-    const lease = !row ? 'the lease names no holder' : self ? `this node holds the lease (epoch ${row.epoch}, renewed just now)` : `the lease names ${row.holder} at epoch ${row.epoch}`
+    const lease = !row ? 'the lease names no holder' : self ? `this node holds the lease (epoch ${row.epoch})` : `the lease names ${row.holder} at epoch ${row.epoch}`
     super('LEASE_CLAIM', `${peer} (${incarnation}) claimed to be active at epoch ${claimedEpoch}, but ${lease}: the claim is ignored`)
     this.peer = peer
     this.claimedEpoch = claimedEpoch

@@ -69,10 +69,11 @@ export class Coordinator implements Link, HandoverHost, HelloHost {
   private readonly asked = new Map<PeerId, number>()
   private flushScheduled = false
   readonly emit: CoordinatorConfig['emit']
-  private readonly hellos = new Hellos(this)
+  private readonly hellos: Hellos
 
   constructor(private readonly c: CoordinatorConfig) {
     this.emit = c.emit
+    this.hellos = new Hellos(this, c.clock, c.heartbeat.intervalMs)
     this.startedAt = c.clock.now()
     c.graph.demote('this node is a standby')
     c.graph.now = () => c.clock.now() // for writes refused on an unconfirmed lease

@@ -11,10 +11,12 @@
  *   then follows the holder); confirmed, it stays active and reports the
  *   false claim ({@link LeaseClaimError});
  * - a standby reads the row: if it names the peer now (a genuine failover,
- *   followed after one read), it follows; otherwise it reports the claim and
- *   follows nobody new — nor takes a snapshot or a delta from that peer.
+ *   followed after one read), it follows; otherwise it follows nobody new —
+ *   nor takes a snapshot or a delta from that peer — and reports the claim if
+ *   the row still does not back it a beat later.
  * Without a lease (a group whose active is set by hand), a HELLO is believed.
  */
+import type { Clock } from '../clock.js'
 import { LeaseClaimError } from '../errors.js'
 import type { HelloFrame } from '../codec/frames.js'
 import type { ActiveSession } from '../replication/active.js'
@@ -62,7 +64,12 @@ export class Hellos {
    */
   private readonly announcer = new Map<string, PeerId>()
 
-  constructor(private readonly node: HelloHost) {}
+  constructor(
+    private readonly node: HelloHost,
+    private readonly clock: Clock,
+    /** I: how long a standby gives the store to show a claimed takeover before it reports the claim. */
+    private readonly intervalMs: number,
+  ) {}
 
   onHello(from: PeerId, f: HelloFrame): void {
     const n = this.node
@@ -174,21 +181,30 @@ export class Hellos {
     void check.then(() => this.judge(from, check))
   }
 
-  private judge(from: PeerId, check: Promise<unknown>): void {
+  /**
+   * Judges a claim once the store has answered. An active's renewal is
+   * authoritative (a compare-and-set); a read may lag another node's write
+   * (Web Locks' table in `localStorage` reaches other tabs a little later),
+   * so a standby gives the store one beat more — its regular read refreshes
+   * the row meanwhile — before it reports the claim as false.
+   */
+  private judge(from: PeerId, check: Promise<unknown>, last = false): void {
     const n = this.node
     const c = this.claims.get(from)
     // A later claim of the same peer waits for a later check.
     if (c?.check !== check) return
-    this.claims.delete(from)
     const m = n.members.get(from)
-    if (n.closed || !m || m.role !== 'active' || m.epoch !== c.epoch) return
+    if (n.closed || !m || m.role !== 'active' || m.epoch !== c.epoch) return void this.claims.delete(from)
     const row = n.elector?.row
     if (n.standby && this.named(from, c.epoch)) {
+      this.claims.delete(from)
       if (n.activePeer !== from) this.standbyHearsActive(from, m.epoch, m.seq, true)
       return
     }
     const self = n.active !== undefined && n.elector?.isLeader === true && row?.holder === n.incarnation
-    // A standby that follows an active of a higher epoch ignores the claim anyway.
+    if (!n.active && !last) return void this.clock.setTimeout(() => this.judge(from, check, true), this.intervalMs)
+    this.claims.delete(from)
+    // An active that could not confirm its lease says nothing: its own beats settle who holds it.
     if (n.active && !self) return
     n.emit('error', { error: new LeaseClaimError(from, m.incarnation, c.epoch, row, self), from })
   }
