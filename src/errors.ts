@@ -76,6 +76,29 @@ export class StaleEpochError extends UnderstudyError {
   }
 }
 
+/**
+ * A peer claimed to be the active, at `claimedEpoch`, and the lease store does
+ * not say so: with a lease (or an election), the lease decides who is active,
+ * and a peer's word is never enough. The claim was ignored — an active that
+ * just renewed its lease stays active; a standby does not follow the peer.
+ */
+export class LeaseClaimError extends UnderstudyError {
+  override name = 'LeaseClaimError'
+  readonly peer: string
+  readonly claimedEpoch: number
+  /** The holder (an incarnation) and epoch of the lease row this node observed, if any. */
+  readonly holder: string | undefined
+  readonly leaseEpoch: number | undefined
+  constructor(peer: string, incarnation: string, claimedEpoch: number, row: { holder: string; epoch: number } | undefined, self: boolean) {
+    const lease = !row ? 'the lease names no holder' : self ? `this node holds the lease (epoch ${row.epoch})` : `the lease names ${row.holder} at epoch ${row.epoch}`
+    super('LEASE_CLAIM', `${peer} (${incarnation}) claimed to be active at epoch ${claimedEpoch}, but ${lease}: the claim is ignored`)
+    this.peer = peer
+    this.claimedEpoch = claimedEpoch
+    this.holder = row?.holder
+    this.leaseEpoch = row?.epoch
+  }
+}
+
 /** A sync commit was not acknowledged by the standby within `commitTimeoutMs`. The change is kept and still replicates. */
 export class CommitTimeoutError extends UnderstudyError {
   override name = 'CommitTimeoutError'

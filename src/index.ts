@@ -18,6 +18,7 @@ export {
   UnsupportedValueError,
   ProtocolError,
   StaleEpochError,
+  LeaseClaimError,
   CommitTimeoutError,
   ConfigError,
   ClosedError,

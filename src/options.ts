@@ -2,6 +2,7 @@
 import type { Clock } from './clock.js'
 import { checkPolicy, type CheckpointPolicy } from './checkpoints/checkpointer.js'
 import type { CheckpointStore } from './checkpoints/store.js'
+import { MAX_NAME_LENGTH } from './codec/frames.js'
 import { ConfigError } from './errors.js'
 import type { ClassList } from './graph/kinds.js'
 import type { Random } from './random.js'
@@ -98,6 +99,10 @@ export function validate(o: UnderstudyOptions): void {
   const t = o.transport as Partial<Transport> | undefined
   if (!t || typeof t.open !== 'function' || typeof t.send !== 'function' || typeof t.close !== 'function')
     throw new ConfigError('Understudy.start: "transport" must be a Transport (open, send, close); see understudy-ha/adapters/*')
+  // Peers refuse a HELLO with longer names (see readFrame).
+  const node = o.nodeId ?? t.id
+  if (o.group.length > MAX_NAME_LENGTH) throw new ConfigError(`Understudy.start: "group" is at most ${MAX_NAME_LENGTH} characters`)
+  if (typeof node !== 'string' || !node || node.length > MAX_NAME_LENGTH) throw new ConfigError(`Understudy.start: the node id ("nodeId", or the transport's id) must be a string of 1 to ${MAX_NAME_LENGTH} characters`)
   if (o.role !== undefined && o.role !== 'active' && o.role !== 'standby')
     throw new ConfigError(`Understudy.start: "role" must be "active" or "standby", not ${JSON.stringify(o.role)}`)
   if (o.commitMode !== undefined && o.commitMode !== 'sync' && o.commitMode !== 'async' && o.commitMode !== 'persisted')

@@ -97,6 +97,69 @@ describe('invariant 5 — bad input is an error, never a crash or a corruption',
     expect(() => readFrame(new Uint8Array(0))).toThrow(/TRUNCATED/)
   })
 
+  it('a HELLO is typed field by field: the role is the number 0–3, names are 1–256 characters, epoch and seq safe integers in range', () => {
+    const hello = (fields: Partial<Record<'group' | 'node' | 'role' | 'epoch' | 'seq' | 'incarnation', unknown>>) => {
+      const f = { group: 'g', node: 'n', role: 1, epoch: 3, seq: 7, incarnation: 'n@abc', ...fields }
+      return cbor.encode([1, 1, f.group, f.node, f.role, f.epoch, f.seq, f.incarnation])
+    }
+    const refused = (bytes: Uint8Array, where: string) => {
+      let err: unknown
+      try {
+        readFrame(bytes)
+      } catch (e) {
+        err = e
+      }
+      expect(err, `refused at ${where}`).toBeInstanceOf(ProtocolError)
+      expect((err as ProtocolError).where).toBe(where)
+    }
+    expect(readFrame(hello({}))).toEqual({ type: 'hello', group: 'g', node: 'n', role: 'active', epoch: 3, seq: 7, incarnation: 'n@abc' })
+    for (const [code, role] of [[0, 'standby'], [1, 'active'], [2, 'quiescing'], [3, 'stopped']] as const) expect(readFrame(hello({ role: code }))).toMatchObject({ role })
+    // The role: a number, not "1", [1], bytes, a bigint, a fraction, a negative or an unknown code.
+    for (const role of ['1', [1], new Uint8Array([1]), 1n, 1.5, -1, 4, 2 ** 53, null, true, 'active']) refused(hello({ role }), 'hello.role')
+    // Names: non-empty strings of at most 256 UTF-16 code units (an incarnation: 64 more).
+    for (const [field, where] of [['group', 'hello.group'], ['node', 'hello.node'], ['incarnation', 'hello.incarnation']] as const) {
+      for (const bad of ['', 1, ['g'], new Uint8Array([0x67]), null, 'x'.repeat(field === 'incarnation' ? 321 : 257)]) refused(hello({ [field]: bad }), where)
+      expect(readFrame(hello({ [field]: 'é'.repeat(256) }))).toMatchObject({ [field]: 'é'.repeat(256) })
+    }
+    expect(readFrame(hello({ node: 'x'.repeat(256), incarnation: `${'x'.repeat(256)}@0123456789` }))).toMatchObject({ type: 'hello' })
+    // Epoch and seq: safe integers, epoch ≥ 0, seq ≥ −1.
+    for (const epoch of [-1, 1.5, 2 ** 53, '3', [3], 3n, null]) refused(hello({ epoch }), 'hello.epoch')
+    for (const seq of [-2, 0.5, 2 ** 53, '7', [7], 7n, null]) refused(hello({ seq }), 'hello.seq')
+    // An older peer's HELLO without an incarnation is its node's.
+    expect(readFrame(cbor.encode([1, 1, 'g', 'n', 0, 0, -1]))).toMatchObject({ incarnation: 'n' })
+    refused(cbor.encode([1, 1, 'g', 'n', 0, 0, -1, 'n@a', 'extra']), 'hello')
+  })
+
+  it('every other frame is typed field by field: epochs and seqs safe integers in range, bodies arrays of the right arity', () => {
+    const refused = (v: unknown, where: string) => {
+      let err: unknown
+      try {
+        readFrame(cbor.encode(v))
+      } catch (e) {
+        err = e
+      }
+      expect(err, `${JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? String(x) : x))} refused at ${where}`).toBeInstanceOf(ProtocolError)
+      expect((err as ProtocolError).where).toBe(where)
+    }
+    for (const [type, name] of [[4, 'ack'], [5, 'resync'], [6, 'handover'], [7, 'persisted']] as const) {
+      expect(readFrame(cbor.encode([1, type, 2, -1]))).toEqual({ type: name, epoch: 2, seq: -1 })
+      for (const epoch of [-1, 0.5, 2 ** 53, '2', [2], 2n, null, new Uint8Array(1)]) refused([1, type, epoch, 0], `${name}.epoch`)
+      for (const seq of [-2, 0.5, 2 ** 53, '0', [0], 0n, null]) refused([1, type, 2, seq], `${name}.seq`)
+      refused([1, type, 2, 0, 0], name)
+    }
+    refused([1, 2, -1, 0, [[], []]], 'snapshot.epoch')
+    refused([1, 2, 1, -1, [[], []]], 'snapshot.seq')
+    refused([1, 2, 1, 0, 'body'], 'snapshot.body')
+    refused([1, 2, 1, 0, [[], [], []]], 'snapshot.body')
+    refused([1, 2, 1, 0, ['r', []]], 'snapshot.roots')
+    refused([1, 3, 1, 0, [[], [], [], []]], 'delta.seq')
+    refused([1, 3, 1, 1, [[], [], 'x', []]], 'delta.body[2]')
+    // The frame type and version: numbers, not their strings; a long string is not echoed back whole.
+    refused([1, '1', 'g', 'n', 1, 1, 0], 'frame[1]')
+    refused(['1', 1, 'g', 'n', 1, 1, 0], 'frame[0]')
+    expect(() => readFrame(cbor.encode(['v'.repeat(100_000), 1]))).toThrow(/string of 100000 characters/)
+  })
+
   it('a delta is applied whole or not at all: every rejected mutation leaves the table byte-identical', async () => {
     const samples = await recordSession(120)
     const reference = new Graph(() => {})

@@ -100,6 +100,46 @@ describe('Elector', () => {
     expect(b.log).toEqual([])
   })
 
+  it('verify() while a renewal is in flight waits for it, then renews again: two renewals never race (the second would be refused and demote the holder)', async () => {
+    const clock = new VirtualClock()
+    const store = new MemoryLeaseStore(clock)
+    const a = node('a', store, clock)
+    a.e.start()
+    await settle()
+    expect(a.e.isLeader).toBe(true)
+    store.replyDelayMs = 30
+    await run(clock, I) // the next renewal is now in flight (sent at I, answered 30 ms later)
+    const writes: number[] = []
+    const update = store.updateHeartbeat.bind(store)
+    store.updateHeartbeat = (...args) => (writes.push(clock.now()), update(...args))
+    let row: Awaited<ReturnType<Elector['verify']>>
+    const checks = [a.e.verify(), a.e.verify()] // calls made while one waits share it
+    void Promise.all(checks).then(([r]) => (row = r))
+    await run(clock, 80, 5)
+    expect(a.log).toEqual(['elected 1'])
+    expect(a.e.isLeader).toBe(true)
+    expect(writes.length).toBe(1) // one renewal for both calls, sent once the one in flight was answered
+    expect(writes[0]).toBeGreaterThanOrEqual(I + 30)
+    expect(row!).toMatchObject({ holder: 'a', epoch: 1, lastSeen: writes[0] })
+    expect(a.e.row).toEqual(row!)
+  })
+
+  it('verify() on a follower reads the row now; a call made before start() waits for it', async () => {
+    const { clock, store, a, b } = await holderAndFollower()
+    const c = node('c', store, clock)
+    const early = c.e.verify()
+    let seen: unknown = 'pending'
+    void early.then((r) => (seen = r))
+    await run(clock, I)
+    expect(seen).toBe('pending')
+    c.e.start()
+    await settle()
+    expect(seen).toMatchObject({ holder: 'a', epoch: 1 })
+    expect(await b.e.verify()).toMatchObject({ holder: 'a', epoch: 1 })
+    expect(a.log).toEqual(['elected 1'])
+    c.e.stop()
+  })
+
   it('wiping the store demotes the holder at its next heartbeat', async () => {
     const clock = new VirtualClock()
     const store = new MemoryLeaseStore(clock)

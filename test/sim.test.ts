@@ -43,8 +43,9 @@ describe('simulator regression seeds', () => {
     expect(r.violations, report(r)).toEqual([])
   })
 
-  it('a pause inside a lease operation makes the epoch go backwards: the old lock-and-write table does (seeds 112, 216), compare-and-set does not', async () => {
-    for (const seed of [112, 216]) {
+  // The seeds moved (112, 216 before) when a standby began reading the lease row at once on a HELLO it does not name: the schedules shifted.
+  it('a pause inside a lease operation makes the epoch go backwards: the old lock-and-write table does (seeds 58, 108), compare-and-set does not', async () => {
+    for (const seed of [58, 108]) {
       const old = await runSeed(seed, { lease: 'locked' })
       expect(old.violations.some((v) => v.startsWith('S2:')), report(old)).toBe(true)
       const cas = await runSeed(seed, { lease: 'cas' })

@@ -103,14 +103,41 @@ export function writeHandover(epoch: number, seq: number): Uint8Array {
   return write([PROTOCOL_VERSION, FrameType.Handover, epoch, seq])
 }
 
+/** The longest group or node name a HELLO may carry, in UTF-16 code units. An incarnation (`<node>@<random>`) may be {@link INCARNATION_EXTRA} longer. */
+export const MAX_NAME_LENGTH = 256
+export const INCARNATION_EXTRA = 64
+
+/** `v` for an error message: never the whole of a long string or a large array from a peer. */
+function shown(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v)
+  if (typeof v === 'string') return v.length > 32 ? `a string of ${v.length} characters` : JSON.stringify(v)
+  if (typeof v === 'bigint') return `the bigint ${v > 2n ** 64n ? 'over 2^64' : String(v)}`
+  if (v instanceof Uint8Array) return `${v.length} bytes`
+  if (Array.isArray(v)) return `an array of ${v.length}`
+  return typeof v
+}
+
 function counter(v: unknown, where: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
-    throw new ProtocolError('TYPE', where, `expected an integer ≥ ${min}, got ${typeof v === 'number' ? v : typeof v}`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new ProtocolError('TYPE', where, `expected an integer ≥ ${min}, got ${shown(v)}`)
   return v
 }
 
+/** A name from a peer: a non-empty string of at most `max` UTF-16 code units. */
+function name(v: unknown, where: string, max = MAX_NAME_LENGTH): string {
+  if (typeof v !== 'string') throw new ProtocolError('TYPE', where, `expected a string, got ${shown(v)}`)
+  if (!v.length || v.length > max) throw new ProtocolError('MALFORMED', where, `expected 1 to ${max} characters, got ${v.length}`)
+  return v
+}
+
+/** A HELLO's role code: the number 0–3 (not a string, an array, bytes or a bigint). */
+function roleOf(v: unknown): RoleName {
+  const role = typeof v === 'number' && Number.isInteger(v) ? ROLE_NAMES[v] : undefined
+  if (role === undefined) throw new ProtocolError('TYPE', 'hello.role', `expected a role code 0–${ROLE_NAMES.length - 1}, got ${shown(v)}`)
+  return role
+}
+
 function list(v: unknown, where: string): unknown[] {
-  if (!Array.isArray(v)) throw new ProtocolError('TYPE', where, 'expected an array')
+  if (!Array.isArray(v)) throw new ProtocolError('TYPE', where, `expected an array, got ${shown(v)}`)
   return v
 }
 
@@ -135,16 +162,17 @@ export function readFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMIT
   }
   const f = list(raw, 'frame')
   if (f[0] !== PROTOCOL_VERSION)
-    throw new ProtocolError('VERSION', 'frame[0]', `protocol version ${String(f[0])} is not supported (this build speaks ${PROTOCOL_VERSION})`)
+    throw new ProtocolError('VERSION', 'frame[0]', `protocol version ${shown(f[0])} is not supported (this build speaks ${PROTOCOL_VERSION})`)
   switch (f[1]) {
     case FrameType.Hello: {
       if (f.length !== 7 && f.length !== 8) throw new ProtocolError('MALFORMED', 'hello', 'a hello has 7 or 8 fields')
-      if (typeof f[2] !== 'string' || typeof f[3] !== 'string') throw new ProtocolError('TYPE', 'hello', 'group and node are strings')
-      if (f.length === 8 && typeof f[7] !== 'string') throw new ProtocolError('TYPE', 'hello[7]', 'the incarnation is a string')
-      const role = Number.isInteger(f[4]) ? ROLE_NAMES[f[4] as number] : undefined
-      if (role === undefined) throw new ProtocolError('TYPE', 'hello[4]', `unknown role ${String(f[4])}`)
-      const incarnation = f.length === 8 ? (f[7] as string) : f[3]
-      return { type: 'hello', group: f[2], node: f[3], role, epoch: counter(f[5], 'hello.epoch', 0), seq: counter(f[6], 'hello.seq', -1), incarnation }
+      const group = name(f[2], 'hello.group')
+      const node = name(f[3], 'hello.node')
+      const role = roleOf(f[4])
+      const epoch = counter(f[5], 'hello.epoch', 0)
+      const seq = counter(f[6], 'hello.seq', -1)
+      const incarnation = f.length === 8 ? name(f[7], 'hello.incarnation', MAX_NAME_LENGTH + INCARNATION_EXTRA) : node
+      return { type: 'hello', group, node, role, epoch, seq, incarnation }
     }
     case FrameType.Snapshot: {
       if (f.length !== 5) throw new ProtocolError('MALFORMED', 'snapshot', 'a snapshot has 5 fields')
@@ -170,6 +198,6 @@ export function readFrame(bytes: Uint8Array, limits: CodecLimits = DEFAULT_LIMIT
       return { type, epoch: counter(f[2], `${type}.epoch`, 0), seq: counter(f[3], `${type}.seq`, -1) }
     }
     default:
-      throw new ProtocolError('TYPE', 'frame[1]', `unknown frame type ${String(f[1])}`)
+      throw new ProtocolError('TYPE', 'frame[1]', `unknown frame type ${shown(f[1])}`)
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Who is active, and which replication session runs. The coordinator keeps the group's membership (HELLO frames),
- * the epoch, the election glue and the handover protocol, and routes every incoming frame: HELLOs to itself,
+ * the epoch, the election glue and the handover protocol, and routes every incoming frame: HELLOs to `hellos.ts`,
  * replication frames to the {@link ActiveSession} or {@link StandbySession} of the current role. Every role change
  * goes through the table in `machine.ts`.
  */
@@ -16,9 +16,10 @@ import type { PeerId, Transport, TransportHandler } from '../transport.js'
 import type { HandoverResult, Role, Stats, UnderstudyEvents } from '../types.js'
 import { Elector, eligibleWith, type Candidacy, type ElectionFactory, type ElectorEvents, type ElectorLike, type HeartbeatOptions } from './elector.js'
 import type { LeaseStore } from './lease.js'
-import { runHandover, type HandoverHost } from './handover.js'
+import { runHandover, type HandingOver, type HandoverHost } from './handover.js'
 import { nextRole, type RoleEvent } from './machine.js'
 import { Members, candidacyOf } from './members.js'
+import { Hellos, type HelloHost } from './hellos.js'
 
 export interface CoordinatorConfig {
   group: string
@@ -40,7 +41,7 @@ export interface CoordinatorConfig {
   stopped: () => void
 }
 
-export class Coordinator implements Link, HandoverHost {
+export class Coordinator implements Link, HandoverHost, HelloHost {
   role: Role = 'standby'
   /** The session of the current role: exactly one of the two is set until the node stops. */
   active: ActiveSession | undefined
@@ -54,12 +55,12 @@ export class Coordinator implements Link, HandoverHost {
   closed = false
   readonly members = new Members()
   readonly elector: ElectorLike | undefined
-  /** The active this node follows as a standby. */
-  private activePeer: PeerId | undefined
+  /** The active this node follows as a standby (with a lease, only the holder its lease row names: see `hellos.ts`). */
+  activePeer: PeerId | undefined
   /** Set while this node hands over: resolved when the new active is heard. */
-  handingOver: { epoch: number; resolve: (epoch: number) => void } | undefined
+  handingOver: HandingOver | undefined
   /** Set on the standby chosen by a handover: it takes the lease even if a tie would favour another. */
-  private chosen = false
+  chosen = false
   /** The in-sync set of the last lease row this node stored. */
   private leaseIsr: string[] = []
   private readonly startedAt: number
@@ -68,9 +69,11 @@ export class Coordinator implements Link, HandoverHost {
   private readonly asked = new Map<PeerId, number>()
   private flushScheduled = false
   readonly emit: CoordinatorConfig['emit']
+  private readonly hellos: Hellos
 
   constructor(private readonly c: CoordinatorConfig) {
     this.emit = c.emit
+    this.hellos = new Hellos(this, c.clock, c.heartbeat.intervalMs)
     this.startedAt = c.clock.now()
     c.graph.demote('this node is a standby')
     c.graph.now = () => c.clock.now() // for writes refused on an unconfirmed lease
@@ -80,8 +83,11 @@ export class Coordinator implements Link, HandoverHost {
         if (!this.closed && !this.active) this.becomeActive('elected', epoch)
       },
       demoted: (reason) => {
-        if (!this.closed && this.active) this.becomeStandby('deposed', `this node lost its lease (${reason})`)
+        if (this.closed || !this.active) return
+        this.becomeStandby('deposed', `this node lost its lease (${reason})`)
+        this.hellos.leaseChanged() // follows the new holder, if it is known
       },
+      observed: () => this.hellos.leaseChanged(),
       eligible: (row, now, timeoutMs) => eligibleWith(this.candidacy(), row, now, timeoutMs),
       candidacy: () => this.candidacy(),
       // Standbys tell their peers how far they got, so the most up-to-date one wins the next election.
@@ -100,6 +106,14 @@ export class Coordinator implements Link, HandoverHost {
     }
     if (c.lease) this.elector = new Elector(c.incarnation, c.group, c.lease, c.clock, c.heartbeat, events)
     else if (c.election) this.elector = c.election(c.incarnation, c.group, c.heartbeat, events)
+  }
+
+  get group(): string {
+    return this.c.group
+  }
+
+  get incarnation(): string {
+    return this.c.incarnation
   }
 
   /** The current epoch: the active's fencing token. */
@@ -280,16 +294,20 @@ export class Coordinator implements Link, HandoverHost {
     peerUp: (peer) => {
       if (!this.closed) this.send(this.hello(), peer)
     },
-    peerDown: (peer) => {
-      const m = this.members.get(peer)
-      if (!m) return
-      // The replica goes first: it is named by the incarnation the member announced (a member of the in-sync set stays waited for).
-      this.active?.primary.removeReplica(peer)
-      this.members.delete(peer)
-      if (this.activePeer === peer) this.activePeer = undefined
-      this.emit('peer', { peer, up: false, role: m.role })
-    },
+    peerDown: (peer) => this.peerDown(peer),
     error: (error) => this.emit('error', { error }),
+  }
+
+  /** `peer` left (or its node restarted): it is no member, nor a replica, nor the active followed. */
+  peerDown(peer: PeerId): void {
+    const m = this.members.get(peer)
+    if (!m) return
+    // The replica goes first: it is named by the incarnation the member announced (a member of the in-sync set stays waited for).
+    this.active?.primary.removeReplica(peer)
+    this.members.delete(peer)
+    if (this.activePeer === peer) this.activePeer = undefined
+    this.emit('peer', { peer, up: false, role: m.role })
+    this.hellos.leaseChanged() // another member may now be the one the lease names
   }
 
   /** A closing node takes no more frames: its final checkpoint would not keep what it acknowledged from here. */
@@ -306,7 +324,7 @@ export class Coordinator implements Link, HandoverHost {
       this.emit('error', { error: error as Error, from })
       return
     }
-    if (f.type === 'hello') return this.onHello(from, f)
+    if (f.type === 'hello') return this.hellos.onHello(from, f)
     if (!this.members.has(from)) return this.stranger(from)
     // A standby takes replication frames only from the active it follows; an older epoch is reported as fenced.
     if ((f.type === 'delta' || f.type === 'snapshot') && from !== this.activePeer) {
@@ -339,50 +357,6 @@ export class Coordinator implements Link, HandoverHost {
       this.chosen = true
       this.elector.poke()
     } else this.becomeActive('promoted', Math.max(this.highestEpoch, s.epoch) + 1)
-  }
-
-  private onHello(from: PeerId, f: Extract<Frame, { type: 'hello' }>): void {
-    const { role, epoch, seq, incarnation } = f
-    if (f.group !== this.c.group) return
-    let known = this.members.get(from)
-    // Another run of the node behind this peer: what it held before is gone (as if it went down and came back).
-    if (known && known.incarnation !== incarnation) {
-      this.handler.peerDown(from, 'lost')
-      known = undefined
-    }
-    this.members.set(from, { role, epoch, seq, node: f.node, incarnation })
-    if (!known) {
-      this.send(this.hello(), from)
-      this.emit('peer', { peer: from, up: true, role })
-    }
-    if (role === 'stopped') return this.handler.peerDown(from, 'closed')
-    if (role === 'active') {
-      // A handover's choice lapses once some node is active at a higher epoch than this one knew of.
-      if (epoch > this.highestEpoch) this.chosen = false
-      this.highestEpoch = Math.max(this.highestEpoch, epoch)
-      if (this.handingOver && epoch > this.handingOver.epoch) this.handingOver.resolve(epoch)
-    }
-    if (this.active) {
-      if (role === 'standby') this.active.standbyHello(from)
-      else if (role === 'active' && epoch > this.active.epoch) {
-        this.becomeStandby('deposed', `this node was deposed by an active of epoch ${epoch}`)
-        this.activePeer = from
-        this.standby?.mirror.requestResync()
-      } else if (role === 'active') this.send(this.hello(), from)
-      return
-    }
-    const s = this.standby
-    if (s && role === 'active') {
-      if (epoch < s.epoch) return
-      // Follow one active: the first seen, or one with a higher epoch. Another claiming the same epoch is ignored.
-      const current = this.activePeer !== undefined ? this.members.get(this.activePeer) : undefined
-      if (current && from !== this.activePeer && current.role === 'active' && epoch <= current.epoch) return
-      const fresh = from !== this.activePeer
-      // The active it already follows says hello again: it may have lost this node (it asks strangers who they are), so answer.
-      if (!fresh && known) this.send(this.hello(), from)
-      this.activePeer = from
-      s.follow(from, epoch, seq, fresh)
-    }
   }
 
   /** A frame from a non-member (declared gone, HELLO lost) is not trusted, but the peer is asked to introduce itself: our HELLO and, from a standby, a resync an active answers with its HELLO and what we lack. Once per `resyncRetryMs` per peer. */

@@ -67,6 +67,12 @@ export interface ElectorEvents {
    * until a later renewal is confirmed.
    */
   confirmed?(row: LeaseRow, validUntil: number): void
+  /**
+   * The row this node observed changed holder or epoch (a read, a takeover, a
+   * refused renewal): who the lease says is active. A standby follows only
+   * that holder.
+   */
+  observed?(row: LeaseRow | undefined): void
   /** Called on every beat (every I), whatever the role. */
   beat?(): void
   /** The lease store failed (the beat counts as unconfirmed). */
@@ -88,6 +94,21 @@ export interface ElectorLike {
   resign(reason?: string): Promise<void>
   /** Beats now (a handover target taking the lease at once). */
   poke(): void
+  /**
+   * The lease row this node last read or wrote (undefined before the first):
+   * its holder and epoch say who is active. (A worker election's copy may lag
+   * on `lastSeen`; holder and epoch are kept current.)
+   */
+  readonly row: LeaseRow | undefined
+  /**
+   * Consults the store now — after any beat in flight, so the answer is newer
+   * than the call: a holder renews (a refusal demotes it, as at any beat), a
+   * follower reads the row (and takes it over if it may, as at any beat).
+   * Resolves to the row observed then. Calls made while one waits share it;
+   * a call made while the election is stopped (not started yet, or between a
+   * handover's resign and the next start) waits for the next start.
+   */
+  verify(): Promise<LeaseRow | undefined>
 }
 
 /** Builds an elector for `uuid` competing for `role`; `Understudy` calls it once. */
@@ -105,7 +126,12 @@ export class Elector implements ElectorLike {
   private leader = false
   private timer: unknown
   private watchdog: unknown
-  private busy = false
+  /** The beat in flight, if any: a beat still in flight makes the next one skip. */
+  private inflight: Promise<void> | undefined
+  /** A {@link verify} waiting for the beat in flight to end, shared by the calls made meanwhile. */
+  private queued: Promise<LeaseRow | undefined> | undefined
+  /** Verifies waiting for the next `start`. */
+  private parked: (() => void)[] = []
   private running = false
   /** Set while a renewal is unconfirmed: when the first renewal after the last confirmed one was sent (the watchdog's anchor). */
   private unconfirmedSince: number | undefined
@@ -134,10 +160,16 @@ export class Elector implements ElectorLike {
     return this.seen?.epoch ?? 0
   }
 
+  /** The row this node last read or wrote. */
+  get row(): LeaseRow | undefined {
+    return this.seen
+  }
+
   start(): void {
     if (this.running) return
     this.running = true
     this.tick()
+    for (const go of this.parked.splice(0)) go()
   }
 
   /** Stops heartbeating. A leader stops being one at once (its lease then expires after T). */
@@ -151,11 +183,38 @@ export class Elector implements ElectorLike {
 
   /** Beats now rather than at the next interval (a handover target taking the lease at once). */
   poke(): void {
-    if (!this.running || this.frozen || this.busy) return
-    this.busy = true
-    void this.beat()
+    if (!this.running || this.frozen || this.inflight) return
+    void this.run()
+  }
+
+  /**
+   * Beats now, after the beat in flight (see {@link ElectorLike.verify}): a
+   * renewal sent after the call and confirmed proves this node still held the
+   * lease after whatever prompted it. A renewal is never sent alongside
+   * another, which would be refused (both compare against the same row).
+   */
+  verify(): Promise<LeaseRow | undefined> {
+    if (this.queued) return this.queued
+    const running = this.running ? Promise.resolve() : new Promise<void>((go) => this.parked.push(go))
+    this.queued = running.then(async () => {
+      while (this.inflight) await this.inflight
+      // From here to the beat's start, nothing else runs: no other beat can start alongside.
+      this.queued = undefined
+      if (this.running && !this.frozen && (this.events.alive?.() ?? true)) await this.run()
+      return this.seen
+    })
+    return this.queued
+  }
+
+  /** Runs one beat; a store error is an unconfirmed beat (the watchdog demotes a holder that stays unconfirmed). */
+  private run(): Promise<void> {
+    const beat: Promise<void> = this.beat()
       .catch((err: unknown) => this.events.error?.(err as Error))
-      .finally(() => (this.busy = false))
+      .finally(() => {
+        if (this.inflight === beat) this.inflight = undefined
+      })
+    this.inflight = beat
+    return beat
   }
 
   /** Stops and gives the lease up, so another node can take it at its next beat rather than after T. */
@@ -174,12 +233,8 @@ export class Elector implements ElectorLike {
     if (this.frozen) return
     if (this.events.alive && !this.events.alive()) return this.lose('this node stopped answering its heartbeat probe')
     this.events.beat?.()
-    if (this.busy) return
-    this.busy = true
-    void this.beat()
-      // A store error is an unconfirmed beat: the watchdog demotes a holder that stays unconfirmed.
-      .catch((err: unknown) => this.events.error?.(err as Error))
-      .finally(() => (this.busy = false))
+    if (this.inflight) return
+    void this.run()
   }
 
   private lose(reason: string): void {
@@ -215,6 +270,13 @@ export class Elector implements ElectorLike {
     this.unconfirmedSince = undefined
   }
 
+  /** Records the row observed; tells the node when its holder or epoch changed. */
+  private see(row: LeaseRow | undefined): void {
+    const was = this.seen
+    this.seen = row
+    if (was?.holder !== row?.holder || was?.epoch !== row?.epoch) this.events.observed?.(row)
+  }
+
   private async beat(): Promise<void> {
     const { timeoutMs } = this.heartbeat
     if (this.leader) {
@@ -223,17 +285,17 @@ export class Elector implements ElectorLike {
       const row = await this.store.updateHeartbeat(this.uuid, this.role, this.seen, timeoutMs, this.events.isr?.())
       if (!this.leader || !this.running || this.frozen) return
       if (!row) {
-        this.seen = await this.store.read(this.role)
+        this.see(await this.store.read(this.role))
         return this.lose('the lease was refused: another node holds it')
       }
-      this.seen = row
+      this.see(row)
       this.disarm()
       this.events.confirmed?.(row, sent + timeoutMs - this.heartbeat.intervalMs)
       return
     }
     const cur = await this.store.read(this.role)
     if (!this.running || this.frozen) return
-    this.seen = cur
+    this.see(cur)
     // Only an expired row may be taken; a restarted node never reclaims its own fresh row (it has lost its state).
     const now = this.store.now()
     const expired = !cur || isExpired(cur, now, timeoutMs)
@@ -247,7 +309,7 @@ export class Elector implements ElectorLike {
     const isr = cur && this.events.isr ? [...new Set([...(cur.isr ?? []), cur.holder])].filter((n) => n !== this.uuid) : undefined
     const row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs, isr)
     if (!row || !this.running || this.frozen) return
-    this.seen = row
+    this.see(row)
     // A takeover confirmed too late is not trusted: the next beat will try again.
     if (this.clock.now() - sent > timeoutMs - this.heartbeat.intervalMs) return
     this.unwatch?.()

@@ -13,6 +13,13 @@ import type { HandoverResult, Role, UnderstudyEvents } from '../types.js'
 import type { ElectorLike } from './elector.js'
 import { nextRole, type RoleEvent } from './machine.js'
 
+/** A handover waiting to hear the new active: this node's epoch, the target, and what resolves it (with the new epoch). */
+export interface HandingOver {
+  epoch: number
+  to: PeerId
+  resolve: (epoch: number) => void
+}
+
 /** What the handover needs of the node (the coordinator). */
 export interface HandoverHost {
   readonly active: ActiveSession | undefined
@@ -20,7 +27,7 @@ export interface HandoverHost {
   readonly closed: boolean
   readonly elector: ElectorLike | undefined
   /** Set while the handover waits to hear the new active (resolved with its epoch). */
-  handingOver: { epoch: number; resolve: (epoch: number) => void } | undefined
+  handingOver: HandingOver | undefined
   setRole(role: Role, announce: boolean): void
   becomeStandby(event: RoleEvent, reason: string): void
   send(frame: Uint8Array, to?: PeerId): void | Promise<void>
@@ -52,7 +59,7 @@ export async function runHandover(node: HandoverHost, clock: Clock, graph: Graph
     }
     throw new NotActiveError(`handover(): ${to} did not catch up within ${timeoutMs} ms; this node stays active (${(err as Error).message})`)
   }
-  const heard = new Promise<number>((resolve) => (node.handingOver = { epoch: a.epoch, resolve }))
+  const heard = new Promise<number>((resolve) => (node.handingOver = { epoch: a.epoch, to, resolve }))
   let timer: unknown
   const late = new Promise<never>((_, reject) => {
     timer = clock.setTimeout(() => reject(new NotActiveError(`handover(): no new active was heard within ${timeoutMs} ms; the group elects one as usual`)), timeoutMs)

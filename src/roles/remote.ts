@@ -20,6 +20,8 @@ export interface Host {
   /** A row this node wrote was stored. */
   /** `validUntil`: when writes must stop unless a later renewal is confirmed, as a time every thread of the process reads alike (ms since the epoch). */
   confirmed(row: LeaseRow, validUntil: number): void
+  /** The row the worker observed changed holder or epoch: who the lease says is active (see `ElectorEvents.observed`). */
+  observed(row: LeaseRow | undefined): void
   /** Answers while the main thread is responsive: this node's candidacy, and the in-sync set to store. */
   probe(): { candidacy: Candidacy; isr: string[] }
 }
@@ -30,7 +32,10 @@ export interface ElectionService {
   stop(reason?: string): void
   /** Gives the lease up; `isr`, the in-sync set as it stands now, is stored with the released row. */
   resign(reason?: string, isr?: string[]): Promise<void>
-  poke(): void
+  /** Beats now; `state`, the main thread's answer as of now (a handover's target is chosen), replaces the last probe's. */
+  poke(state?: { candidacy: Candidacy; isr: string[] }): void
+  /** See `ElectorLike.verify`: resolves to the row observed by a beat sent after the call. */
+  verify(): Promise<LeaseRow | undefined>
 }
 
 /**
@@ -73,6 +78,10 @@ class RemoteElector implements ElectorLike {
   private leader = false
   /** The worker of the current run: started by `start()`, ended by `stop()` or `resign()` (a later `start()` opens a new one). */
   private running: Running | undefined
+  /** The row the worker last reported (holder and epoch current). */
+  private seen: LeaseRow | undefined
+  /** Verifies waiting for the next `start` (see `ElectorLike.verify`). */
+  private parked: (() => void)[] = []
 
   constructor(
     private readonly open: () => ElectionWorker,
@@ -86,6 +95,10 @@ class RemoteElector implements ElectorLike {
 
   get isLeader(): boolean {
     return this.leader
+  }
+
+  get row(): LeaseRow | undefined {
+    return this.seen
   }
 
   start(): void {
@@ -110,16 +123,24 @@ class RemoteElector implements ElectorLike {
       // The worker's deadline (its renewal's send time + T − I), carried across threads as a time both read alike:
       // a confirmation read late, after this thread was busy, never opens writes past it.
       confirmed: (row, validUntil) => {
-        if (current()) this.events.confirmed?.(row, localTime(validUntil))
+        if (!current()) return
+        this.seen = row
+        this.events.confirmed?.(row, localTime(validUntil))
+      },
+      observed: (row) => {
+        if (!current()) return
+        this.seen = row
+        this.events.observed?.(row)
       },
       probe: () => {
         this.events.beat?.()
-        return { candidacy: this.events.candidacy?.() ?? { ready: true, ahead: [] }, isr: this.events.isr?.() ?? [] }
+        return this.state()
       },
     }
     void run.remote
       .start(this.uuid, this.role, this.heartbeat, this.spec, this.mainThreadTimeoutMs, Comlink.proxy(host) as unknown as Host)
       .catch((err: Error) => this.events.error?.(err))
+    for (const go of this.parked.splice(0)) go()
   }
 
   /**
@@ -157,8 +178,32 @@ class RemoteElector implements ElectorLike {
     return run
   }
 
+  /** Beats now, with this node's candidacy as of now: the last probe's (up to a beat old) may predate what made it poke (a handover chose it). */
   poke(): void {
-    void this.running?.remote.poke()
+    void this.running?.remote.poke(this.state())
+  }
+
+  /** What a probe answers: this node's candidacy, and the in-sync set to store. */
+  private state(): { candidacy: Candidacy; isr: string[] } {
+    return { candidacy: this.events.candidacy?.() ?? { ready: true, ahead: [] }, isr: this.events.isr?.() ?? [] }
+  }
+
+  /**
+   * The worker's `verify`. Its `observed` report, if the row changed, comes
+   * first (on another channel: whichever lands first sets the row); a worker
+   * still booting answers once it serves; while stopped, it waits for the
+   * next `start`.
+   */
+  async verify(): Promise<LeaseRow | undefined> {
+    if (!this.running) await new Promise<void>((go) => this.parked.push(go))
+    const run = this.running as Running
+    try {
+      const row = await run.remote.verify()
+      if (this.running === run && row) this.seen = row
+    } catch (error) {
+      this.events.error?.(error as Error)
+    }
+    return this.seen
   }
 }
 
@@ -167,18 +212,30 @@ export function serveElection(endpoint: MessageEndpoint, makeStore: (spec: unkno
   let elector: Elector | undefined
   /** The in-sync set the holder stores: the main thread's answer to the last probe, or what it said at a resign. */
   let isr: string[] = []
+  /** This node's candidacy: the main thread's answer to the last probe, or what it said with a poke. */
+  let candidacy: Candidacy = { ready: false, ahead: [] }
+  /** Resolved once `start` has built the store and started the elector: a `verify` waits for it. */
+  let serving!: () => void
+  const started = new Promise<void>((resolve) => (serving = resolve))
   const service: ElectionService = {
     async start(uuid, role, heartbeat, spec, mainThreadTimeoutMs, host) {
-      const store = await makeStore(spec)
+      let store: LeaseStore
+      try {
+        store = await makeStore(spec)
+      } catch (error) {
+        serving()
+        throw error
+      }
       const remote = host as unknown as Comlink.Remote<Host>
       let answered = realClock.now()
-      let candidacy: Candidacy = { ready: false, ahead: [] }
+      candidacy = { ready: false, ahead: [] }
       isr = []
       elector = new Elector(uuid, role, store, realClock, heartbeat, {
         elected: (epoch) => void remote.elected(epoch),
         demoted: (reason) => void remote.demoted(reason),
         error: (err) => void remote.error(String(err)),
         confirmed: (row, validUntil) => void remote.confirmed(row, sharedTime(validUntil)),
+        observed: (row) => void remote.observed(row),
         eligible: (row, now, timeoutMs) => eligibleWith(candidacy, row, now, timeoutMs),
         isr: () => isr,
         beat: () =>
@@ -193,13 +250,24 @@ export function serveElection(endpoint: MessageEndpoint, makeStore: (spec: unkno
         alive: () => realClock.now() - answered <= mainThreadTimeoutMs,
       })
       elector.start()
+      serving()
     },
     stop: (reason) => elector?.stop(reason),
     resign: async (reason, now) => {
       if (now) isr = now
       await elector?.resign(reason)
     },
-    poke: () => elector?.poke(),
+    poke: (state) => {
+      if (state) {
+        candidacy = state.candidacy
+        isr = state.isr
+      }
+      elector?.poke()
+    },
+    verify: async () => {
+      await started
+      return elector?.verify()
+    },
   }
   Comlink.expose(service, endpoint as Comlink.Endpoint)
 }

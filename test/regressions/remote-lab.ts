@@ -34,5 +34,5 @@ export function remoteLab(seed: number) {
     for (let t = 0; t < ms && !cond(); t += 5) await sleep(5)
     return cond()
   }
-  return { store, start, until }
+  return { store, network, start, until }
 }
