@@ -7,6 +7,7 @@
  * and each variant's difference from the unauthenticated transport.
  */
 import { execFileSync } from 'node:child_process'
+import { writeBenchBlock } from './report.js'
 import { TRANSPORTS, type TransportFigures } from './transports.js'
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
@@ -29,6 +30,7 @@ export async function runAuth(rounds: number, print: (line?: string) => void, pr
     print(line)
   }
   say('## Cost of group authentication\n')
+  say(`\`npm run bench -- auth\` (${new Date().toISOString().slice(0, 10)}).\n`)
   say(`Each transport without a key (\`insecure: true\`), with a key (every frame tagged: HMAC-SHA-256, \`node:crypto\`) and with \`encrypt: true\` (AES-256-GCM); ${rounds} interleaved rounds, each measurement its own process, median. Commit = sync commit of one small change (both ends in one process, so both ends' sealing and opening are in it); sets = 10,000 property sets per sync commit. Targets: ≤ 20 µs added per commit, ≤ 15% fewer sets/s.\n`)
   say('| transport | commit p50 µs | added µs | replicated sets/s | vs no key |')
   say('| --- | --- | --- | --- | --- |')
@@ -44,6 +46,7 @@ export async function runAuth(rounds: number, print: (line?: string) => void, pr
       say(`| ${name} | ${mine.toFixed(1)} | ${first ? '—' : `${mine - p50 >= 0 ? '+' : ''}${(mine - p50).toFixed(1)}`} | ${Math.round(rate).toLocaleString('en-US')} | ${first ? '—' : `${(((rate - sets) / sets) * 100).toFixed(1)}%`} |`)
     }
   }
-  say('')
+  writeBenchBlock('auth', lines)
+  progress('wrote the auth block of docs/benchmarks.md')
   return lines
 }

@@ -12,12 +12,12 @@
  * Writes its table into docs/benchmarks.md between the `bench:etcd` markers
  * (`npm run bench` keeps that block when it rewrites the page).
  */
-import { readFileSync, writeFileSync } from 'node:fs'
 import { TEST_KEY } from '../test/support/group-key.js'
 import { Etcd3 } from 'etcd3'
 import { Understudy, type LeaseRow } from '../src/index.js'
 import { etcdClientOptions, etcdLease } from '../adapters/etcd.js'
 import { tcp } from '../adapters/tcp.js'
+import { writeBenchBlock } from './report.js'
 import { Cluster, sleep, Writer, type ClusterNode } from '../test/support/cluster.js'
 import { freePorts, startEtcd } from '../test/support/etcd.js'
 import { NetLab, netnsUnavailable } from '../test/support/netns.js'
@@ -169,10 +169,7 @@ if (why) {
   row('partition: cut → other active (next epoch)', p.takeover, 'two namespaces for the nodes, one for etcd')
 }
 
-const BEGIN = '<!-- bench:etcd -->'
-const END = '<!-- /bench:etcd -->'
-const block = [
-  BEGIN,
+writeBenchBlock('etcd', [
   '## Failover on etcd',
   '',
   `\`npm run bench:etcd\` (${new Date().toISOString().slice(0, 10)}): the etcd lease store (\`understudy-ha/adapters/etcd\`) on a real etcd on this machine, I = ${I} ms, T = ${T} ms; ms.`,
@@ -180,12 +177,6 @@ const block = [
   '| measure | p50 | p99 | min–max | n | what |',
   '| --- | --- | --- | --- | --- | --- |',
   ...rows,
-  END,
-].join('\n')
-const page = new URL('../docs/benchmarks.md', import.meta.url)
-const text = readFileSync(page, 'utf8')
-const at = text.indexOf(BEGIN)
-const next = at >= 0 ? `${text.slice(0, at)}${block}${text.slice(text.indexOf(END) + END.length)}` : `${text.trimEnd()}\n\n${block}\n`
-writeFileSync(page, next)
+])
 console.log('\nwrote the etcd block of docs/benchmarks.md')
 process.exit(0)

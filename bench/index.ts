@@ -89,13 +89,14 @@ if (want('transports')) {
     )
   }
 }
-if (want('auth')) await runAuth(ROUNDS, print, progress)
 if (all || process.env.BENCH_WRITE) {
   const docs = new URL('../docs/', import.meta.url)
-  // The etcd block is written by `npm run bench:etcd` (bench/etcd.ts): kept as it is.
+  // Blocks written by parts that update the page in place (`npm run bench:etcd`, `auth`) are kept as they are.
   const before = existsSync(new URL('benchmarks.md', docs)) ? readFileSync(new URL('benchmarks.md', docs), 'utf8') : ''
-  const etcd = /<!-- bench:etcd -->[\s\S]*<!-- \/bench:etcd -->/.exec(before)?.[0]
-  writeFileSync(new URL('benchmarks.md', docs), `${out.join('\n')}\n${etcd ? `\n${etcd}\n` : ''}`)
+  const blocks = before.match(/<!-- bench:(\w+) -->[\s\S]*?<!-- \/bench:\1 -->/g) ?? []
+  writeFileSync(new URL('benchmarks.md', docs), `${out.join('\n')}\n${blocks.map((b) => `\n${b}\n`).join('')}`)
   writeFileSync(new URL('benchmarks.json', docs), `${JSON.stringify({ date: new Date().toISOString(), environment: environment(), peers: rows, scale, targets: goals }, null, 1)}\n`)
   progress('wrote docs/benchmarks.md and docs/benchmarks.json')
 }
+// Writes its own block into docs/benchmarks.md (in place), after the page above.
+if (want('auth')) await runAuth(ROUNDS, (line = '') => process.stdout.write(`${line}\n`), progress)

@@ -4,7 +4,7 @@
  * figures, and the targets — returned as Markdown and as data.
  */
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { PEERS, WORKLOADS, type Measured, type WorkloadName } from './peers.js'
 import type { ScaleFigures } from './scale.js'
@@ -231,4 +231,19 @@ export function targets(rows: PeerRow[], scale: ScaleFigures[]): Report['targets
       met: worst <= 120,
     })
   return out
+}
+
+/**
+ * Writes `lines` into docs/benchmarks.md between `<!-- bench:name -->` markers,
+ * in place (or appended): a part run on its own updates its block and keeps
+ * the rest of the page.
+ */
+export function writeBenchBlock(name: string, lines: string[]): void {
+  const begin = `<!-- bench:${name} -->`
+  const end = `<!-- /bench:${name} -->`
+  const block = [begin, ...lines, end].join('\n')
+  const page = new URL('../docs/benchmarks.md', import.meta.url)
+  const text = existsSync(page) ? readFileSync(page, 'utf8') : ''
+  const at = text.indexOf(begin)
+  writeFileSync(page, at >= 0 ? `${text.slice(0, at)}${block}${text.slice(text.indexOf(end) + end.length)}` : `${text.trimEnd()}\n\n${block}\n`)
 }
