@@ -77,6 +77,28 @@ describe('Elector', () => {
     }
   }
 
+  it('a takeover the store applied but confirmed too late is renewed at the next beat, not left to expire first', async () => {
+    const clock = new VirtualClock()
+    const store = new MemoryLeaseStore(clock)
+    const b = node('b', store, clock)
+    // Every reply takes T − I + 10: the read answers at 160, the takeover written then answers at 320 — applied, but too late to trust.
+    store.replyDelayMs = T - I + 10
+    b.e.start()
+    await run(clock, 2 * (T - I + 10) + 10)
+    expect(b.log).toEqual([])
+    store.replyDelayMs = 0
+    expect((await store.read('primary'))?.holder).toBe('b')
+    const answeredAt = 2 * (T - I + 10)
+    let electedAt: number | undefined
+    for (let i = 0; i < 100 && electedAt === undefined; i++) {
+      await run(clock, 10)
+      if (b.log.length) electedAt = clock.now()
+    }
+    expect(b.log).toEqual(['elected 1'])
+    // The next beat renews its own row (before: it waited for the row to expire, a beat or, on etcd, a whole T later).
+    expect((electedAt as number) - answeredAt).toBeLessThanOrEqual(I)
+  })
+
   it('renewal keeps leadership for as long as the holder beats', async () => {
     const { clock, store, a, b } = await holderAndFollower()
     await run(clock, 10 * T)

@@ -43,6 +43,13 @@ describe('simulator regression seeds', () => {
     expect(r.violations, report(r)).toEqual([])
   })
 
+  it('a takeover etcd applied but answered after the deadline is the node\'s own row: renewed at once, not left to expire (seeds 200812, 173520 on etcd: L1, L2)', async () => {
+    for (const seed of [200812, 173520]) {
+      const r = await runSeed(seed, { lease: 'etcd' })
+      expect(r.violations, report(r)).toEqual([])
+    }
+  })
+
   // The seeds moved (112, 216 before) when a standby began reading the lease row at once on a HELLO it does not name: the schedules shifted.
   it('a pause inside a lease operation makes the epoch go backwards: the old lock-and-write table does (seeds 58, 108), compare-and-set does not', async () => {
     for (const seed of [58, 108]) {

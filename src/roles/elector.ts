@@ -301,8 +301,12 @@ export class Elector implements ElectorLike {
     const expired = !cur || isExpired(cur, now, timeoutMs)
     // A store that can tell sooner that the holder is gone (a closed tab's Web Lock) wakes this follower up at once.
     if (!expired && cur && cur.holder !== this.uuid && this.store.watch && !this.unwatch) this.unwatch = this.store.watch(this.role, () => this.poke())
+    // This run's own row, not released: a takeover (or renewal) of ours that the store applied but never confirmed
+    // in time. Nobody else has taken it since (it would name them); renewing it is a holder's renewal, so it is not
+    // left to expire first (which cost a whole T of no active).
+    const own = cur !== undefined && cur.holder === this.uuid && !cur.released
     // Only a member of the row's in-sync set holds every acknowledged write: nobody else may take it over.
-    if (!expired || !mayTakeOver(cur, this.uuid, now, timeoutMs) || !(this.events.eligible?.(cur, now, timeoutMs) ?? true)) return
+    if (!own && (!expired || !mayTakeOver(cur, this.uuid, now, timeoutMs) || !(this.events.eligible?.(cur, now, timeoutMs) ?? true))) return
     const sent = this.clock.now()
     // The old holder and the other members of its set hold everything acknowledged so far: they stay in the
     // set until a renewal of this node's drops them (a crashed one is dropped at the first renewal).
