@@ -65,7 +65,16 @@ export async function runHandover(node: HandoverHost, clock: Clock, graph: Graph
     timer = clock.setTimeout(() => reject(new NotActiveError(`handover(): no new active was heard within ${timeoutMs} ms; the group elects one as usual`)), timeoutMs)
   })
   if (node.elector) {
-    await node.elector.resign('handed over')
+    try {
+      await node.elector.resign('handed over')
+    } catch (err) {
+      // The release did not reach the store: the row is still this node's. The handover fails, and the elector
+      // stands again — it renews its own row at its next beat, so the group has an active (this node) at once.
+      clock.clearTimeout(timer)
+      node.handingOver = undefined
+      if (!node.closed) node.elector.start()
+      throw new NotActiveError(`handover(): the lease could not be released (${(err as Error).message}); this node keeps its row and stands again`)
+    }
     node.elector.start()
   } else node.becomeStandby('handedOver', `this node handed over to ${to}`)
   node.send(writeHandover(a.epoch, seq), to)
