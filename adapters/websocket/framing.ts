@@ -97,6 +97,8 @@ export type Received =
 export class Reassembler {
   private parts: Uint8Array[] = []
   private size = 0
+  /** Dropping the rest of a frame that grew past the limit, up to and including its final DATA (its tail is not a frame). */
+  private discarding = false
 
   constructor(private readonly maxFrameBytes: number) {}
 
@@ -111,11 +113,16 @@ export class Reassembler {
         return { kind: 'bye' }
       case CHUNK:
       case DATA: {
+        if (this.discarding) {
+          if (type === DATA) this.discarding = false
+          return { kind: 'partial' }
+        }
         this.size += body.length
         if (this.size > this.maxFrameBytes) {
           this.parts = []
           this.size = 0
-          return { kind: 'error', message: `a frame exceeds maxFrameBytes (${this.maxFrameBytes}); dropped` }
+          this.discarding = type === CHUNK
+          return { kind: 'error', message: `a frame exceeds maxFrameBytes (${this.maxFrameBytes}); dropped, with the rest of its pieces` }
         }
         this.parts.push(body)
         if (type === CHUNK) return { kind: 'partial' }
