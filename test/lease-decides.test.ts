@@ -68,6 +68,27 @@ async function pair(seed: number, writes: number) {
 }
 
 describe('with a lease, the lease decides who is active (a peer\u2019s HELLO is checked against it)', () => {
+  it('a flood of false claims costs at most one extra renewal and one report per beat, not one per claim', async () => {
+    const { a, lease, network, run } = await pair(37, 1)
+    const errors = errorsOf(a)
+    const mallory = stranger(network.join('mallory'))
+    await run(I)
+    let renewals = 0
+    const update = lease.updateHeartbeat.bind(lease)
+    lease.updateHeartbeat = (...args: Parameters<typeof update>) => (renewals++, update(...args))
+    const beats = 10
+    for (let k = 0; k < beats * 20; k++) {
+      mallory.hello('a', HUGE + k)
+      await settle()
+      if (k % 20 === 19) await run(I)
+    }
+    expect(a.role).toBe('active')
+    // Its own beat (one per I) plus at most one consultation per beat for the claims.
+    expect(renewals).toBeLessThanOrEqual(2 * beats + 2)
+    expect(claims(errors).length).toBeLessThanOrEqual(beats + 1)
+    expect(claims(errors).length).toBeGreaterThan(0)
+  })
+
   it('a HELLO claiming a higher epoch does not demote an active that still holds its lease', async () => {
     const { a, b, lease, network, run, acked, write } = await pair(31, 3)
     const errors = errorsOf(a)

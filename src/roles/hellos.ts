@@ -56,6 +56,10 @@ const REMEMBERED = 1024
 export class Hellos {
   /** Claims to be active waiting for the store's answer: the epoch claimed, and the check that answers it. */
   private readonly claims = new Map<PeerId, { epoch: number; check: Promise<unknown> }>()
+  /** The last consultation of the store a claim started: claims within a beat of it share it (a flood costs no more store calls). */
+  private lastCheck: { at: number; check: Promise<unknown> } | undefined
+  /** When each peer's false claim was last reported: at most once a beat per peer. */
+  private readonly reported = new Map<PeerId, number>()
   /**
    * The peer that first announced each incarnation. An incarnation is
    * announced, not proven: only its first announcer can be the holder the
@@ -176,7 +180,10 @@ export class Hellos {
 
   /** A claim the observed row does not back: consult the store now, and judge the claim again on its answer. */
   private claim(from: PeerId, epoch: number): void {
-    const check = (this.node.elector as ElectorLike).verify()
+    const now = this.clock.now()
+    const last = this.lastCheck
+    const check = last && now - last.at < this.intervalMs ? last.check : (this.node.elector as ElectorLike).verify()
+    if (check !== last?.check) this.lastCheck = { at: now, check }
     this.claims.set(from, { epoch, check })
     void check.then(() => this.judge(from, check))
   }
@@ -206,6 +213,10 @@ export class Hellos {
     this.claims.delete(from)
     // An active that could not confirm its lease says nothing: its own beats settle who holds it.
     if (n.active && !self) return
+    const now = this.clock.now()
+    if (now - (this.reported.get(from) ?? -Infinity) < this.intervalMs) return
+    if (this.reported.size >= 1024) this.reported.clear()
+    this.reported.set(from, now)
     n.emit('error', { error: new LeaseClaimError(from, m.incarnation, c.epoch, row, self), from })
   }
 }
