@@ -77,6 +77,6 @@ export {
 } from './sequences/index.js'
 export { AuthError, type AuthErrorCode } from './errors.js'
 export { webCrypto, type AuthCrypto, type Maybe } from './auth/crypto.js'
-export { generateGroupKey, checkAuthOptions, transportKeys, GroupKeys, MAX_KEYS, KEY_STRETCH_ITERATIONS, type GroupKey, type GroupAuthOptions, type TransportAuthOptions } from './auth/keys.js'
-export { Handshake, Session, PREAUTH_MAX_BYTES, MAX_PEER_ID_BYTES, checkPeerId, encodeHello, decodeHello, type PeerIdentity } from './auth/handshake.js'
+export { generateGroupKey, checkAuthOptions, transportKeys, GroupKeys, MAX_KEYS, KEY_STRETCH_ITERATIONS, type GroupKey, type GroupAuthOptions, type TransportAuthOptions, type HeldKey } from './auth/keys.js'
+export { Handshake, Session, PREAUTH_MAX_BYTES, MAX_PEER_ID_BYTES, checkPeerId, encodeHello, decodeHello, type PeerIdentity, type HandshakeHello } from './auth/handshake.js'
 export { SecureLink, PREAUTH_QUEUE_BYTES, DEFAULT_HANDSHAKE_TIMEOUT_MS, type SecureLinkOptions } from './auth/link.js'

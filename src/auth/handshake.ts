@@ -40,7 +40,8 @@ export interface PeerIdentity {
   incarnation: string
 }
 
-interface Hello extends PeerIdentity {
+/** A handshake HELLO, as decoded. */
+export interface HandshakeHello extends PeerIdentity {
   nonce: Uint8Array
   keyIds: Uint8Array[]
   encrypt: boolean
@@ -52,7 +53,7 @@ function u16(n: number): Uint8Array {
   return new Uint8Array([n >> 8, n & 0xff])
 }
 
-export function encodeHello(h: Hello): Uint8Array {
+export function encodeHello(h: HandshakeHello): Uint8Array {
   const id = enc.encode(h.id)
   const inc = enc.encode(h.incarnation)
   return Uint8Array.from([...MAGIC, (h.encrypt ? 1 : 0) | (h.dialer ? 2 : 0), ...h.nonce, h.keyIds.length, ...h.keyIds.flatMap((k) => [...k]), ...u16(id.length), ...id, ...u16(inc.length), ...inc])
@@ -61,7 +62,7 @@ export function encodeHello(h: Hello): Uint8Array {
 const strict = new TextDecoder('utf-8', { fatal: true })
 
 /** Parses a peer's HELLO, checking every field; throws {@link AuthError} `MALFORMED` saying what is wrong. */
-export function decodeHello(b: Uint8Array): Hello {
+export function decodeHello(b: Uint8Array): HandshakeHello {
   const bad = (what: string) => new AuthError('MALFORMED', `a handshake HELLO ${what}`)
   if (!(b instanceof Uint8Array)) throw bad('is not bytes')
   if (b.length > PREAUTH_MAX_BYTES) throw bad(`of ${b.length} bytes exceeds ${PREAUTH_MAX_BYTES}`)
@@ -120,7 +121,7 @@ function compare(a: Uint8Array, b: Uint8Array): number {
 export class Handshake {
   readonly hello: Uint8Array
   private readonly nonce: Uint8Array
-  private peer: Hello | undefined
+  private peer: HandshakeHello | undefined
   private prk: unknown
   private key: HeldKey | undefined
   private encrypt = false
