@@ -49,6 +49,7 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
   transportKeys,
+  type TransportAuthOptions,
   checkPeerId,
   PREAUTH_MAX_BYTES,
   SecureLink,
@@ -59,9 +60,7 @@ import {
   randomId,
   realClock,
   type BackoffOptions,
-  type AuthCrypto,
   type Clock,
-  type GroupKey,
   type PeerId,
   type Random,
   type Transport,
@@ -75,7 +74,7 @@ export interface TcpAddress {
   host?: string
 }
 
-export interface TcpOptions {
+export interface TcpOptions extends TransportAuthOptions {
   /** This end's peer id (default: random). */
   id?: PeerId
   /** Accept peers on this address (port 0 picks a free port; read it from `transport.port`). */
@@ -84,22 +83,8 @@ export interface TcpOptions {
   connect?: TcpAddress | TcpAddress[]
   /** Largest frame accepted, bytes (default 256 MiB). A larger length prefix closes that connection. */
   maxFrameBytes?: number
-  /**
-   * The group key (or keys, during a rotation): every peer must prove it holds
-   * one before it is a peer, and every frame is authenticated. Required unless
-   * `insecure: true`. Make one with `generateGroupKey()`.
-   */
-  key?: GroupKey | readonly GroupKey[]
-  /** Encrypt frames too (AES-256-GCM), not only authenticate them. Default false. */
-  encrypt?: boolean
-  /** The primitives (default `nodeCrypto`). */
-  crypto?: AuthCrypto
-  /** Accept any peer without a key: for a network where every process is trusted. */
-  insecure?: boolean
   /** TLS for the connections (`node:tls`): `server` options for the listener, `client` options for dialling. Composes with `key`. */
   tls?: { server?: TlsOptions; client?: ConnectionOptions }
-  /** A peer must complete its HELLO or handshake within this (default 5000 ms). */
-  handshakeTimeoutMs?: number
   /** Most accepted connections that have not completed their HELLO or handshake; more are closed at once (default 64). */
   maxPendingConnections?: number
   /** How long a connected peer has to answer a PING when another connection claims its id (default 1000 ms). */

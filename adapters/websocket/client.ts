@@ -19,10 +19,10 @@
  */
 import {
   AuthError,
-  ConfigError,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
   transportKeys,
+  type TransportAuthOptions,
   checkPeerId,
   PREAUTH_MAX_BYTES,
   SecureLink,
@@ -33,10 +33,8 @@ import {
   randomId,
   realClock,
   webCrypto,
-  type AuthCrypto,
   type BackoffOptions,
   type Clock,
-  type GroupKey,
   type PeerId,
   type Random,
   type Transport,
@@ -73,7 +71,7 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
-export interface WebSocketOptions {
+export interface WebSocketOptions extends TransportAuthOptions {
   /** This end's peer id (default: random). */
   id?: PeerId
   /**
@@ -86,21 +84,6 @@ export interface WebSocketOptions {
   chunkBytes?: number
   /** Largest reassembled frame accepted (default 256 MiB). */
   maxFrameBytes?: number
-  /**
-   * The group key (or keys, during a rotation: at most 8, the newest first):
-   * the server must prove it holds one, and this end proves it too; every
-   * message is authenticated. Required unless `insecure: true`. Make one with
-   * `generateGroupKey()`; give every member the same.
-   */
-  key?: GroupKey | readonly GroupKey[]
-  /** Encrypt messages too (AES-256-GCM), not only authenticate them (HMAC-SHA-256). Default false. A session is encrypted when either end asks. */
-  encrypt?: boolean
-  /** The primitives (default WebCrypto, which browsers and workers have; in Node, `nodeCrypto` from `understudy-ha/adapters/node-crypto` is faster). */
-  crypto?: AuthCrypto
-  /** Talk to a server without a key: only where the network and the server are trusted. */
-  insecure?: boolean
-  /** The server must complete the handshake and welcome this client (or say HELLO) within this after the socket opens, or the client closes and redials (default 5000 ms). */
-  handshakeTimeoutMs?: number
   backoff?: Partial<BackoffOptions>
   clock?: Clock
   random?: Random

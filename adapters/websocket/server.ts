@@ -30,10 +30,10 @@ import type { Server as HttpsServer } from 'node:https'
 import { WebSocketServer, type WebSocket } from 'ws'
 import {
   AuthError,
-  ConfigError,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   GroupKeys,
   transportKeys,
+  type TransportAuthOptions,
   checkPeerId,
   PREAUTH_MAX_BYTES,
   SecureLink,
@@ -42,9 +42,7 @@ import {
   defaultRandom,
   randomId,
   realClock,
-  type AuthCrypto,
   type Clock,
-  type GroupKey,
   type PeerId,
   type Random,
   type Transport,
@@ -72,7 +70,7 @@ import {
   type Received,
 } from './framing.js'
 
-export interface WebSocketServerOptions {
+export interface WebSocketServerOptions extends TransportAuthOptions {
   /** This end's peer id (default: random). */
   id?: PeerId
   /** Port to listen on (0 picks a free one; read it from `transport.port`). Ignored with `server`. */
@@ -91,22 +89,6 @@ export interface WebSocketServerOptions {
   chunkBytes?: number
   /** Largest reassembled frame accepted (default 256 MiB). */
   maxFrameBytes?: number
-  /**
-   * The group key (or keys, during a rotation: at most 8, the newest first):
-   * every client must prove it holds one before it is a peer, and every
-   * message is authenticated. Required unless `insecure: true`. Make one with
-   * `generateGroupKey()` and give every member the same, e.g. from
-   * `process.env.UNDERSTUDY_KEY`.
-   */
-  key?: GroupKey | readonly GroupKey[]
-  /** Encrypt messages too (AES-256-GCM), not only authenticate them (HMAC-SHA-256). Default false. A session is encrypted when either end asks. */
-  encrypt?: boolean
-  /** The primitives (default `nodeCrypto`, synchronous and faster than WebCrypto in Node). */
-  crypto?: AuthCrypto
-  /** Accept any client that says HELLO, without a key: only where every process that can reach the port is trusted. */
-  insecure?: boolean
-  /** A client must complete its handshake (or HELLO) within this, or it is closed (default 5000 ms). */
-  handshakeTimeoutMs?: number
   /** Most connections that have not completed their handshake (or HELLO) at once; one more is closed at once (default 64). */
   maxPendingConnections?: number
   /** How long a connected peer has to answer a ping when another connection claims its id (default 1000 ms). */

@@ -115,12 +115,24 @@ export class GroupKeys {
   }
 }
 
-/** What a network transport's options say about authentication. */
+/** The authentication options every network transport (TCP, both WebSocket ends) takes. */
 export interface TransportAuthOptions {
+  /**
+   * The group key (or keys, during a rotation: at most 8, the newest first):
+   * every peer must prove it holds one before it is a peer, this end proves it
+   * too, and every message is authenticated. Required unless `insecure: true`.
+   * Make one with `generateGroupKey()` and give every member the same, e.g.
+   * from `process.env.UNDERSTUDY_KEY`.
+   */
   key?: GroupKey | readonly GroupKey[]
+  /** Encrypt messages too (AES-256-GCM), not only authenticate them (HMAC-SHA-256). Default false. A session is encrypted when either end asks. */
   encrypt?: boolean
+  /** The primitives: default `nodeCrypto` (`understudy-ha/adapters/node-crypto`, synchronous) in the Node adapters, WebCrypto in the WebSocket client (pass `nodeCrypto` when it runs in Node: faster). */
   crypto?: AuthCrypto
+  /** Accept (or dial) peers without a key: only where every process that can reach the port is trusted. */
   insecure?: boolean
+  /** A peer must complete its handshake (or insecure HELLO) within this, or the connection is closed (default 5000 ms). */
+  handshakeTimeoutMs?: number
 }
 
 /**
