@@ -136,6 +136,8 @@ export class Elector implements ElectorLike {
   /** Set while a renewal is unconfirmed: when the first renewal after the last confirmed one was sent (the watchdog's anchor). */
   private unconfirmedSince: number | undefined
   private unwatch: (() => void) | undefined
+  /** The last takeover (or release) failed or was confirmed too late: this run's row may stand in the store (see the follower's beat). */
+  private lateTakeover = false
   /** While true the elector does nothing, as if its thread were frozen (tests of hung nodes). */
   frozen = false
 
@@ -223,7 +225,14 @@ export class Elector implements ElectorLike {
     // The set as it stands now: the standbys that hold every acknowledged write may take over at once.
     const isr = held ? this.events.isr?.() : undefined
     this.stop(reason)
-    if (held) await this.store.release(this.uuid, this.role, isr)
+    if (!held) return
+    try {
+      await this.store.release(this.uuid, this.role, isr)
+    } catch (err) {
+      // The row may still name this run: once started again, the first beat renews it rather than wait for it to expire.
+      this.lateTakeover = true
+      throw err
+    }
   }
 
   /** Beats every I, whatever the store's latency: a beat still in flight makes the next one skip. */
@@ -301,21 +310,29 @@ export class Elector implements ElectorLike {
     const expired = !cur || isExpired(cur, now, timeoutMs)
     // A store that can tell sooner that the holder is gone (a closed tab's Web Lock) wakes this follower up at once.
     if (!expired && cur && cur.holder !== this.uuid && this.store.watch && !this.unwatch) this.unwatch = this.store.watch(this.role, () => this.poke())
-    // This run's own row, not released: a takeover (or renewal) of ours that the store applied but never confirmed
-    // in time. Nobody else has taken it since (it would name them); renewing it is a holder's renewal, so it is not
-    // left to expire first (which cost a whole T of no active).
-    const own = cur !== undefined && cur.holder === this.uuid && !cur.released
+    // This run's own row, not released, right after a takeover of ours that failed or was confirmed too late: the
+    // store applied it after all. Nobody else has taken it since (it would name them); renewing it is a holder's
+    // renewal, so it is not left to expire first (which cost a whole T of no active). Only then: a holder that
+    // stepped down (a hung main thread, unconfirmed renewals) waits for its row to expire like everyone else.
+    const own = this.lateTakeover && cur !== undefined && cur.holder === this.uuid && !cur.released
+    this.lateTakeover = false
     // Only a member of the row's in-sync set holds every acknowledged write: nobody else may take it over.
     if (!own && (!expired || !mayTakeOver(cur, this.uuid, now, timeoutMs) || !(this.events.eligible?.(cur, now, timeoutMs) ?? true))) return
     const sent = this.clock.now()
     // The old holder and the other members of its set hold everything acknowledged so far: they stay in the
     // set until a renewal of this node's drops them (a crashed one is dropped at the first renewal).
     const isr = cur && this.events.isr ? [...new Set([...(cur.isr ?? []), cur.holder])].filter((n) => n !== this.uuid) : undefined
-    const row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs, isr)
+    let row: LeaseRow | undefined
+    try {
+      row = await this.store.updateHeartbeat(this.uuid, this.role, cur, timeoutMs, isr)
+    } catch (err) {
+      this.lateTakeover = true // it may have been applied: the next beat looks
+      throw err
+    }
     if (!row || !this.running || this.frozen) return
     this.see(row)
     // A takeover confirmed too late is not trusted: the next beat will try again.
-    if (this.clock.now() - sent > timeoutMs - this.heartbeat.intervalMs) return
+    if (this.clock.now() - sent > timeoutMs - this.heartbeat.intervalMs) return void (this.lateTakeover = true)
     this.unwatch?.()
     this.unwatch = undefined
     this.disarm()

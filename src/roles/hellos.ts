@@ -56,7 +56,7 @@ const REMEMBERED = 1024
 export class Hellos {
   /** Claims to be active waiting for the store's answer: the epoch claimed, and the check that answers it. */
   private readonly claims = new Map<PeerId, { epoch: number; check: Promise<unknown> }>()
-  /** The last consultation of the store a claim started: claims within a beat of it share it (a flood costs no more store calls). */
+  /** The last consultation of the store a claim started: an active's claims within a beat of it share it (a flood costs no more renewals). */
   private lastCheck: { at: number; check: Promise<unknown> } | undefined
   /** When each peer's false claim was last reported: at most once a beat per peer. */
   private readonly reported = new Map<PeerId, number>()
@@ -182,7 +182,9 @@ export class Hellos {
   private claim(from: PeerId, epoch: number): void {
     const now = this.clock.now()
     const last = this.lastCheck
-    const check = last && now - last.at < this.intervalMs ? last.check : (this.node.elector as ElectorLike).verify()
+    // An active's consultation is a renewal (a store write): claims within a beat of the last one share it. A
+    // standby's is a read it needs fresh to follow a genuine new holder (calls in flight are shared by the elector).
+    const check = this.node.active && last && now - last.at < this.intervalMs ? last.check : (this.node.elector as ElectorLike).verify()
     if (check !== last?.check) this.lastCheck = { at: now, check }
     this.claims.set(from, { epoch, check })
     void check.then(() => this.judge(from, check))
