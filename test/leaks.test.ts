@@ -125,7 +125,10 @@ describe('leak detection', () => {
     for (const n of r.leaksBeforeCollect) expect(n).toBeGreaterThan(0)
     expect(new Set(r.objects).size).toBe(1) // the table is the same size after every round
     const [, warm, ...rest] = r.heapMB
-    // Heap after GC: after warm-up, no round is more than 25% (+2 MB) above the warm figure.
-    for (const h of rest) expect(h).toBeLessThan((warm as number) * 1.25 + 2)
+    // Heap after GC: a leak raises the floor round after round, so the lowest of the last ten rounds stays within 25%
+    // (+2 MB) of the warm figure; one round measured while the machine is loaded (a compile or sweep in flight) may
+    // read a few MB higher, but none by half.
+    expect(Math.min(...rest.slice(-10))).toBeLessThan((warm as number) * 1.25 + 2)
+    for (const h of rest) expect(h).toBeLessThan((warm as number) * 1.5 + 4)
   }, 150_000)
 })
