@@ -10,10 +10,9 @@ import { execFileSync } from 'node:child_process'
 import { nodeCrypto } from '../adapters/node-crypto.js'
 import { writeDelta } from '../src/codec/frames.js'
 import { GroupKeys, Handshake, type Session } from '../src/index.js'
-import { writeBenchBlock } from './report.js'
+import { median, writeBenchBlock } from './report.js'
 import { TRANSPORTS, type TransportFigures } from './transports.js'
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
 /** Families measured: the unauthenticated variant first. */
 const FAMILIES = [['tcp (insecure)', 'tcp', 'tcp (aes-gcm)'], ['websocket (insecure)', 'websocket', 'websocket (aes-gcm)']].map((f) => f.filter((n) => TRANSPORTS.includes(n))).filter((f) => f.length > 1)

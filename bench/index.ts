@@ -16,7 +16,7 @@ import { runCheckpoints } from './checkpoints.js'
 import { runFailover } from './failover.js'
 import { runQueue } from './queue.js'
 import { TRANSPORTS, type TransportFigures } from './transports.js'
-import { environment, peerTables, runPeers, runScale, scaleTable, targets, type PeerRow } from './report.js'
+import { environment, median, peerTables, runPeers, runScale, scaleTable, targets, type PeerRow } from './report.js'
 import type { ScaleFigures } from './scale.js'
 import type { WorkloadName } from './peers.js'
 
@@ -27,7 +27,6 @@ const all = parts.length === 0
 const want = (p: string) => all || parts.includes(p)
 const ROUNDS = Number(process.env.ROUNDS ?? 5)
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const span = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`
 
 // Everything printed is also collected for the report.

@@ -51,9 +51,9 @@ export class SecureLink {
   private readonly inbox: Step[] = []
   private inboxBusy = false
   private queued = 0
-  private readonly outbox: Array<() => Maybe<Uint8Array[] | undefined>> = []
+  /** Sealed messages not yet written, in send order (a sealing may finish later than the next one). */
+  private readonly outbox: { type: number; sealed: Maybe<Uint8Array[]> }[] = []
   private outboxBusy = false
-  private outTypes: number[] = []
 
   constructor(private readonly o: SecureLinkOptions) {
     this.handshake = new Handshake(o.keys, o.self, o.dialer)
@@ -100,9 +100,7 @@ export class SecureLink {
   send(type: number, payload: Uint8Array): void {
     const s = this.session
     if (this.dead || !s) return
-    const sealed = s.seal(type, payload)
-    this.outTypes.push(type)
-    this.outbox.push(() => sealed)
+    this.outbox.push({ type, sealed: s.seal(type, payload) })
     if (!this.outboxBusy) this.flushOut()
   }
 
@@ -166,19 +164,18 @@ export class SecureLink {
     while (!this.dead) {
       const next = this.outbox.shift()
       if (!next) break
-      const type = this.outTypes.shift() as number
-      const r = next()
-      if (isPromise(r)) {
-        r.then(
+      const { type, sealed } = next
+      if (isPromise(sealed)) {
+        sealed.then(
           (parts) => {
-            if (parts && !this.dead) this.o.write(type, parts)
+            if (!this.dead) this.o.write(type, parts)
             this.flushOut()
           },
           (err: unknown) => this.fail(err),
         )
         return
       }
-      if (r) this.o.write(type, r)
+      this.o.write(type, sealed)
     }
     this.outboxBusy = false
   }
